@@ -1,0 +1,165 @@
+//! Wire types of the JSON API. Domain and storage types are converted here, never serialised
+//! directly, so the API can stay stable while storage evolves.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::event::{Event, format_timestamp};
+use crate::storage::{EventCursor, Role, Scope};
+
+#[derive(Debug, Serialize)]
+pub struct EventDto {
+    pub event_id: String,
+    pub timestamp: String,
+    pub received_at: String,
+    pub source_ip: String,
+    pub event_type: String,
+    pub username: String,
+    pub success: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<Box<RawValue>>,
+}
+
+impl From<Event> for EventDto {
+    fn from(e: Event) -> Self {
+        Self {
+            timestamp: format_timestamp(e.timestamp),
+            received_at: format_timestamp(e.received_at),
+            source_ip: e.source_ip.to_string(),
+            // Stored details were validated as a JSON object on the way in.
+            details: e.details.and_then(|d| RawValue::from_string(d).ok()),
+            event_id: e.event_id,
+            event_type: e.event_type,
+            username: e.username,
+            success: e.success,
+            host: e.host,
+            service: e.service,
+            user_agent: e.user_agent,
+            message: e.message,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct EventPageDto {
+    pub events: Vec<EventDto>,
+    /// Pass as `cursor` to get the next (older) page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RejectedDto {
+    pub index: usize,
+    pub error: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct IngestReply {
+    pub accepted: usize,
+    pub duplicates: usize,
+    pub rejected: Vec<RejectedDto>,
+}
+
+/// Opaque cursor text for an event position.
+#[must_use]
+pub fn encode_cursor(cursor: EventCursor) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}:{}", cursor.timestamp, cursor.seq))
+}
+
+/// Parses text from [`encode_cursor`].
+#[must_use]
+pub fn decode_cursor(text: &str) -> Option<EventCursor> {
+    let raw = URL_SAFE_NO_PAD.decode(text).ok()?;
+    let raw = String::from_utf8(raw).ok()?;
+    let (ts, seq) = raw.split_once(':')?;
+    Some(EventCursor {
+        timestamp: ts.parse().ok()?,
+        seq: seq.parse().ok()?,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UserSummary {
+    pub username: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LoginReply {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u64,
+    pub refresh_token: String,
+    pub user: UserSummary,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MeReply {
+    User {
+        username: String,
+        role: Role,
+    },
+    Token {
+        id: String,
+        name: String,
+        scopes: Vec<Scope>,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenCreateRequest {
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    #[serde(default)]
+    pub expires_in_days: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserCreateRequest {
+    pub username: String,
+    pub password: String,
+    pub role: Role,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        let c = EventCursor {
+            timestamp: -5,
+            seq: 42,
+        };
+        assert_eq!(decode_cursor(&encode_cursor(c)), Some(c));
+        assert_eq!(decode_cursor("not a cursor"), None);
+        assert_eq!(decode_cursor(&URL_SAFE_NO_PAD.encode("1:x")), None);
+    }
+}

@@ -1,0 +1,160 @@
+//! The one mapping from failures to JSON error responses.
+//!
+//! Every error body is `{"error":{"code":"…","message":"…"}}` with a stable `snake_case` code.
+//! Internal failures are logged in full and answered with a generic message, so responses
+//! never leak paths, database details or whether a credential belonged to a real user.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::admin::AdminError;
+use crate::auth::AuthError;
+use crate::ingest::json::DecodeError;
+use crate::ingest::pipeline::PipelineError;
+use crate::storage::StorageError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Inner<'a>,
+}
+
+#[derive(Serialize)]
+struct Inner<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid_parameter(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_parameter", message)
+    }
+
+    pub fn invalid_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+    }
+
+    #[must_use]
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing, invalid, expired or revoked credentials",
+        )
+    }
+
+    #[must_use]
+    pub fn forbidden() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "these credentials do not grant this operation",
+        )
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// Logs the cause with its whole chain and answers with a generic 500.
+    pub fn internal(cause: &dyn std::fmt::Debug) -> Self {
+        tracing::error!(error = ?cause, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; the server log has details",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Body {
+            error: Inner {
+                code: self.code,
+                message: &self.message,
+            },
+        };
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(err: AuthError) -> Self {
+        match err {
+            AuthError::Missing | AuthError::Invalid => Self::unauthorized(),
+            AuthError::Forbidden => Self::forbidden(),
+            AuthError::Storage(e) => Self::internal(&e),
+        }
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(err: StorageError) -> Self {
+        Self::internal(&err)
+    }
+}
+
+impl From<DecodeError> for ApiError {
+    fn from(err: DecodeError) -> Self {
+        let code = match err {
+            DecodeError::Syntax { .. } | DecodeError::NotObjectOrArray => "invalid_json",
+            DecodeError::Empty => "empty_body",
+            DecodeError::TooMany => "too_many_events",
+        };
+        Self::new(StatusCode::BAD_REQUEST, code, err.to_string())
+    }
+}
+
+impl From<PipelineError> for ApiError {
+    fn from(err: PipelineError) -> Self {
+        match err {
+            PipelineError::Closed => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the server is shutting down; retry",
+            ),
+            PipelineError::Storage(e) => {
+                tracing::error!(error = ?e, "event store failure");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_unavailable",
+                    "events could not be stored; nothing was acknowledged, retry later",
+                )
+            }
+        }
+    }
+}
+
+impl From<AdminError> for ApiError {
+    fn from(err: AdminError) -> Self {
+        match err {
+            AdminError::Invalid(m) => Self::invalid_request(m),
+            AdminError::NotFound(m) => Self::not_found(m),
+            AdminError::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
+            AdminError::Storage(e) => Self::internal(&e),
+        }
+    }
+}

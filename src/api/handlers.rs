@@ -1,0 +1,376 @@
+//! Handlers of the JSON API. Each checks the caller's permission first, then parses its input
+//! into domain types, then calls the store, pipeline or admin service.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use serde_json::json;
+
+use super::dto::{
+    self, EventDto, EventPageDto, IngestReply, LoginReply, LoginRequest, MeReply, RefreshRequest,
+    RejectedDto, TokenCreateRequest, UserCreateRequest, UserSummary,
+};
+use super::error::ApiError;
+use super::extract::{Caller, JsonBody, RawBody, media_type, unsupported_media_type};
+use crate::admin::{self, AdminRequest, AdminResponse};
+use crate::auth::jwt::Purpose;
+use crate::auth::{AuthError, Grant, Permission, Principal};
+use crate::event;
+use crate::ingest::json::{self, Format};
+use crate::state::AppState;
+use crate::storage::EventQuery;
+
+/// Bodies above this size are decoded on the blocking pool instead of an executor thread.
+const INLINE_DECODE_BYTES: usize = 256 * 1024;
+/// Default and largest page size of `GET /api/v1/events`.
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 1000;
+
+pub async fn ingest(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require(Permission::Ingest)?;
+    let format = match media_type(&headers).as_deref() {
+        Some("application/json") => Format::Json,
+        Some("application/x-ndjson" | "application/ndjson" | "application/jsonl") => Format::Ndjson,
+        _ => {
+            return Err(unsupported_media_type(
+                "application/json or application/x-ndjson",
+            ));
+        }
+    };
+    let now = crate::now_micros();
+    let decoded = if body.len() > INLINE_DECODE_BYTES {
+        tokio::task::spawn_blocking(move || json::decode(&body, format, now))
+            .await
+            .map_err(|e| ApiError::internal(&e))??
+    } else {
+        json::decode(&body, format, now)?
+    };
+    if decoded.single
+        && let Some(rejection) = decoded.rejected.first()
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_event",
+            rejection.error.clone(),
+        ));
+    }
+    let outcome = state.pipeline.submit(decoded.events).await?;
+    let reply = IngestReply {
+        accepted: outcome.accepted,
+        duplicates: outcome.duplicates,
+        rejected: decoded
+            .rejected
+            .into_iter()
+            .map(|r| RejectedDto {
+                index: r.index,
+                error: r.error,
+            })
+            .collect(),
+    };
+    Ok((StatusCode::ACCEPTED, Json(reply)))
+}
+
+pub async fn health() -> impl IntoResponse {
+    Json(json!({ "status": "ok" }))
+}
+
+pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    let store = state.store.clone();
+    let checked =
+        tokio::task::spawn_blocking(move || store.ping().and_then(|()| store.event_count())).await;
+    match checked {
+        Ok(Ok(events)) => (
+            StatusCode::OK,
+            Json(json!({
+                "status": "ready",
+                "events": events,
+                "commits": state.pipeline.stats.commits.load(Ordering::Relaxed),
+                "uptime_secs": state.started_at.elapsed().as_secs(),
+            })),
+        ),
+        Ok(Err(err)) => {
+            tracing::error!(error = ?err, "readiness check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "unavailable" })),
+            )
+        }
+        Err(err) => {
+            tracing::error!(error = ?err, "readiness check panicked");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "unavailable" })),
+            )
+        }
+    }
+}
+
+/// Parses the query string of `GET /api/v1/events` into an [`EventQuery`].
+fn event_query(params: &HashMap<String, String>) -> Result<EventQuery, ApiError> {
+    let mut query = EventQuery {
+        limit: DEFAULT_LIMIT,
+        ..EventQuery::default()
+    };
+    for (key, value) in params {
+        let bad = |what: &str| ApiError::invalid_parameter(format!("`{key}`: {what}"));
+        match key.as_str() {
+            "from" => {
+                query.from =
+                    Some(event::parse_timestamp("from", value).map_err(|e| bad(&e.reason))?)
+            }
+            "to" => {
+                query.to = Some(event::parse_timestamp("to", value).map_err(|e| bad(&e.reason))?)
+            }
+            "source_ip" => {
+                query.source_ip =
+                    Some(event::parse_ip("source_ip", value).map_err(|e| bad(&e.reason))?)
+            }
+            "username" => query.username = Some(value.clone()),
+            "event_type" => query.event_type = Some(value.to_ascii_uppercase()),
+            "success" => {
+                query.success = Some(match value.as_str() {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(bad("expected true or false")),
+                });
+            }
+            "limit" => {
+                query.limit = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_LIMIT).contains(n))
+                    .ok_or_else(|| bad(&format!("expected a number from 1 to {MAX_LIMIT}")))?;
+            }
+            "cursor" => {
+                query.before = Some(
+                    dto::decode_cursor(value)
+                        .ok_or_else(|| bad("not a cursor from a previous page"))?,
+                )
+            }
+            _ => {
+                return Err(ApiError::invalid_parameter(format!(
+                    "unknown parameter `{key}` (expected from, to, source_ip, username, event_type, success, limit, cursor)"
+                )));
+            }
+        }
+    }
+    if let (Some(from), Some(to)) = (query.from, query.to)
+        && from > to
+    {
+        return Err(ApiError::invalid_parameter("`from` is after `to`"));
+    }
+    Ok(query)
+}
+
+pub async fn list_events(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<EventPageDto>, ApiError> {
+    caller.require(Permission::Read)?;
+    let query = event_query(&params)?;
+    let store = state.store.clone();
+    let page = tokio::task::spawn_blocking(move || store.query_events(&query))
+        .await
+        .map_err(|e| ApiError::internal(&e))??;
+    Ok(Json(EventPageDto {
+        events: page.events.into_iter().map(EventDto::from).collect(),
+        next_cursor: page.next.map(dto::encode_cursor),
+    }))
+}
+
+pub async fn get_event(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(event_id): Path<String>,
+) -> Result<Json<EventDto>, ApiError> {
+    caller.require(Permission::Read)?;
+    let store = state.store.clone();
+    let id = event_id.clone();
+    let found = tokio::task::spawn_blocking(move || store.get_event(&id))
+        .await
+        .map_err(|e| ApiError::internal(&e))??;
+    found
+        .map(|e| Json(EventDto::from(e)))
+        .ok_or_else(|| ApiError::not_found(format!("no event with event_id `{event_id}`")))
+}
+
+fn login_reply(grant: Grant) -> Result<Json<LoginReply>, ApiError> {
+    let refresh_token = grant
+        .refresh_token
+        .ok_or_else(|| ApiError::internal(&"API grant without a refresh token"))?;
+    Ok(Json(LoginReply {
+        access_token: grant.token,
+        token_type: "Bearer",
+        expires_in: grant.expires_in,
+        refresh_token,
+        user: UserSummary {
+            username: grant.username,
+            role: grant.role,
+        },
+    }))
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    JsonBody(request): JsonBody<LoginRequest>,
+) -> Result<Json<LoginReply>, ApiError> {
+    let auth = state.auth.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        auth.login(&request.username, &request.password, Purpose::ApiAccess)
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))?;
+    match result {
+        Ok(grant) => login_reply(grant),
+        Err(AuthError::Invalid) => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "invalid user name or password",
+        )),
+        Err(other) => Err(other.into()),
+    }
+}
+
+pub async fn refresh(
+    State(state): State<AppState>,
+    JsonBody(request): JsonBody<RefreshRequest>,
+) -> Result<Json<LoginReply>, ApiError> {
+    let auth = state.auth.clone();
+    let grant = tokio::task::spawn_blocking(move || auth.refresh(&request.refresh_token))
+        .await
+        .map_err(|e| ApiError::internal(&e))??;
+    login_reply(grant)
+}
+
+pub async fn logout(State(state): State<AppState>, caller: Caller) -> Result<StatusCode, ApiError> {
+    match caller.0 {
+        Principal::User { session_id, .. } => {
+            state.auth.logout(&session_id)?;
+            Ok(StatusCode::NO_CONTENT)
+        }
+        Principal::ApiToken { .. } => Err(ApiError::invalid_request(
+            "API tokens have no session; revoke the token instead",
+        )),
+    }
+}
+
+pub async fn me(caller: Caller) -> Json<MeReply> {
+    Json(match caller.0 {
+        Principal::User { username, role, .. } => MeReply::User { username, role },
+        Principal::ApiToken { id, name, scopes } => MeReply::Token { id, name, scopes },
+    })
+}
+
+/// Runs an administrative operation on the blocking pool with the live token registry.
+async fn run_admin(state: &AppState, request: AdminRequest) -> Result<AdminResponse, ApiError> {
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || {
+        admin::execute(&state.store, Some(&state.auth.tokens), request)
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))?
+    .map_err(ApiError::from)
+}
+
+fn unexpected(response: &AdminResponse) -> ApiError {
+    ApiError::internal(&format!("unexpected admin response {response:?}"))
+}
+
+pub async fn create_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(request): JsonBody<TokenCreateRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let principal = caller.require(Permission::Admin)?;
+    let response = run_admin(
+        &state,
+        AdminRequest::TokenCreate {
+            name: request.name,
+            scopes: request.scopes,
+            expires_in_days: request.expires_in_days,
+            created_by: principal.label(),
+        },
+    )
+    .await?;
+    match response {
+        AdminResponse::TokenCreated { token, info } => {
+            tracing::info!(by = %principal.label(), token_id = %info.id, "API token created");
+            Ok((
+                StatusCode::CREATED,
+                Json(json!({ "token": token, "info": info })),
+            ))
+        }
+        other => Err(unexpected(&other)),
+    }
+}
+
+pub async fn list_tokens(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require(Permission::Admin)?;
+    match run_admin(&state, AdminRequest::TokenList).await? {
+        AdminResponse::Tokens { tokens } => Ok(Json(json!({ "tokens": tokens }))),
+        other => Err(unexpected(&other)),
+    }
+}
+
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let principal = caller.require(Permission::Admin)?;
+    match run_admin(&state, AdminRequest::TokenRevoke { id }).await? {
+        AdminResponse::TokenRevoked { info } => {
+            tracing::info!(by = %principal.label(), token_id = %info.id, "API token revoked");
+            Ok(Json(json!({ "info": info })))
+        }
+        other => Err(unexpected(&other)),
+    }
+}
+
+pub async fn list_users(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require(Permission::Admin)?;
+    match run_admin(&state, AdminRequest::UserList).await? {
+        AdminResponse::Users { users } => Ok(Json(json!({ "users": users }))),
+        other => Err(unexpected(&other)),
+    }
+}
+
+pub async fn create_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(request): JsonBody<UserCreateRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let principal = caller.require(Permission::Admin)?;
+    let response = run_admin(
+        &state,
+        AdminRequest::UserAdd {
+            username: request.username,
+            password: request.password,
+            role: request.role,
+        },
+    )
+    .await?;
+    match response {
+        AdminResponse::UserAdded { user } => {
+            tracing::info!(by = %principal.label(), user = %user.username, "user created");
+            Ok((StatusCode::CREATED, Json(json!({ "user": user }))))
+        }
+        other => Err(unexpected(&other)),
+    }
+}

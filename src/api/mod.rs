@@ -1,0 +1,34 @@
+//! The JSON HTTP API: routes, handlers, wire types and error mapping.
+
+pub mod dto;
+pub mod error;
+pub mod extract;
+mod handlers;
+
+use axum::Router;
+use axum::routing::{delete, get, post};
+
+use crate::state::AppState;
+
+/// Every JSON route.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/ingest", post(handlers::ingest))
+        .route("/health", get(handlers::health))
+        .route("/ready", get(handlers::ready))
+        .route("/api/v1/events", get(handlers::list_events))
+        .route("/api/v1/events/{event_id}", get(handlers::get_event))
+        .route("/api/v1/auth/login", post(handlers::login))
+        .route("/api/v1/auth/refresh", post(handlers::refresh))
+        .route("/api/v1/auth/logout", post(handlers::logout))
+        .route("/api/v1/auth/me", get(handlers::me))
+        .route(
+            "/api/v1/tokens",
+            get(handlers::list_tokens).post(handlers::create_token),
+        )
+        .route("/api/v1/tokens/{id}", delete(handlers::revoke_token))
+        .route(
+            "/api/v1/users",
+            get(handlers::list_users).post(handlers::create_user),
+        )
+}

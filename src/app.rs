@@ -1,0 +1,352 @@
+//! Building the server from [`Settings`] and running it until a shutdown signal.
+//!
+//! [`App::build`] does every first-start step (data directory, keys, certificate, database,
+//! first admin) and binds the listeners, so [`App::addr`] is known before serving: tests bind
+//! port 0 and read it back. [`App::run`] serves HTTPS and the admin socket until `shutdown`
+//! resolves, then stops accepting, lets in-flight requests finish (their commits included),
+//! drains the event writer and closes the database.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum_server::Handle;
+use axum_server::tls_rustls::RustlsConfig;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixListener;
+use tokio::sync::watch;
+
+use crate::admin::{self, AdminRequest, AdminResponse};
+use crate::api::error::ApiError;
+use crate::auth::{Auth, Lifetimes, password};
+use crate::config::Settings;
+use crate::ingest::pipeline::Pipeline;
+use crate::state::AppState;
+use crate::storage::{Role, Store, UserRecord};
+use crate::{api, keys, tls, web};
+
+/// How long in-flight requests may take to finish after a shutdown signal.
+const GRACE_PERIOD: Duration = Duration::from_secs(15);
+/// How often API-token last-use times are written to the store.
+const TOKEN_USE_FLUSH: Duration = Duration::from_secs(30);
+/// How often expired sessions and refresh tokens are deleted.
+const SESSION_PURGE: Duration = Duration::from_secs(3600);
+
+/// A built, bound, not yet serving appliance.
+pub struct App {
+    state: AppState,
+    listener: std::net::TcpListener,
+    addr: SocketAddr,
+    tls: Arc<rustls::ServerConfig>,
+    admin_listener: UnixListener,
+    admin_path: PathBuf,
+    writer: JoinHandle<()>,
+}
+
+impl App {
+    /// Prepares everything and binds the listeners; first start creates what is missing.
+    pub fn build(settings: Settings) -> anyhow::Result<Self> {
+        keys::create_private_dir(&settings.data_dir).with_context(|| {
+            format!(
+                "cannot create data directory {}",
+                settings.data_dir.display()
+            )
+        })?;
+        let keys = keys::load_keys(
+            &settings.master_key,
+            &settings.jwt_secret,
+            settings.allow_insecure_secret_files,
+        )?;
+        let tls = tls::load(&settings.tls, &settings.data_dir, settings.listen)?;
+        let store = Arc::new(Store::open(
+            &settings.database_path(),
+            settings.cache_bytes,
+        )?);
+        bootstrap_admin(&store, &settings)?;
+        let auth = Arc::new(Auth::new(
+            Arc::clone(&store),
+            keys.jwt.expose(),
+            Lifetimes {
+                access: settings.access_token_ttl,
+                refresh: settings.refresh_token_ttl,
+                web_session: settings.session_ttl,
+            },
+        )?);
+        let (pipeline, writer) = Pipeline::start(Arc::clone(&store))?;
+
+        let listener = std::net::TcpListener::bind(settings.listen)
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let admin_path = settings.admin_socket_path();
+        let admin_listener = bind_admin_socket(&admin_path)?;
+
+        for (name, source) in &settings.sources {
+            tracing::debug!(option = name, source, "configuration");
+        }
+        tracing::info!(
+            %addr,
+            data_dir = %settings.data_dir.display(),
+            certificate = %tls.cert_path.display(),
+            sha256_fingerprint = %tls.fingerprint,
+            "securify listening (HTTPS)"
+        );
+        Ok(Self {
+            state: AppState {
+                store,
+                auth,
+                pipeline,
+                settings: Arc::new(settings),
+                started_at: Instant::now(),
+            },
+            listener,
+            addr,
+            tls: tls.config,
+            admin_listener,
+            admin_path,
+            writer,
+        })
+    }
+
+    /// The bound HTTPS address (the real port when configured with port 0).
+    #[must_use]
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until `shutdown` resolves, then shuts down gracefully.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let Self {
+            state,
+            listener,
+            addr,
+            tls,
+            admin_listener,
+            admin_path,
+            writer,
+        } = self;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let admin_task = tokio::spawn(serve_admin(admin_listener, state.clone(), stop_rx.clone()));
+        let upkeep_task = tokio::spawn(upkeep(state.clone(), stop_rx));
+
+        let handle = Handle::new();
+        let server = axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls))?
+            .handle(handle.clone())
+            .serve(router(state.clone()).into_make_service());
+        let server = tokio::spawn(server);
+        if let Some(path) = &state.settings.addr_file {
+            write_addr_file(path, addr)?;
+        }
+
+        shutdown.await;
+        tracing::info!("shutting down: no new connections, finishing in-flight requests");
+        handle.graceful_shutdown(Some(GRACE_PERIOD));
+        server.await.context("server task")??;
+        let _ = stop_tx.send(true);
+        let _ = admin_task.await;
+        let _ = upkeep_task.await;
+        if let Err(e) = state.auth.flush_token_uses() {
+            tracing::warn!(error = ?e, "could not record token last-use times");
+        }
+        if let Some(path) = &state.settings.addr_file {
+            let _ = std::fs::remove_file(path);
+        }
+        let _ = std::fs::remove_file(&admin_path);
+        // The writer thread ends once the last pipeline handle is gone and its queue is empty.
+        drop(state);
+        tokio::task::spawn_blocking(move || writer.join())
+            .await?
+            .map_err(|_| anyhow::anyhow!("event writer thread panicked"))?;
+        tracing::info!("stopped cleanly");
+        Ok(())
+    }
+}
+
+/// The whole HTTP surface: API, pages, JSON or HTML fallbacks, limits and security headers.
+fn router(state: AppState) -> Router {
+    let body_limit = state.settings.max_body_bytes;
+    api::router()
+        .merge(web::router())
+        .fallback(fallback)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(state)
+}
+
+async fn fallback(uri: Uri) -> Response {
+    let path = uri.path();
+    if path.starts_with("/api/") || path == "/ingest" {
+        ApiError::not_found(format!("no endpoint at {path}")).into_response()
+    } else {
+        web::not_found()
+    }
+}
+
+const SECURITY_HEADERS: [(&str, &str); 7] = [
+    (
+        "content-security-policy",
+        "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    ),
+    (
+        "strict-transport-security",
+        "max-age=31536000; includeSubDomains",
+    ),
+    ("x-frame-options", "DENY"),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+    ("cross-origin-opener-policy", "same-origin"),
+    ("cross-origin-resource-policy", "same-origin"),
+];
+
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in SECURITY_HEADERS {
+        headers.insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
+    }
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// Creates the first admin when there are no users at all.
+fn bootstrap_admin(store: &Store, settings: &Settings) -> anyhow::Result<()> {
+    if !store.list_users()?.is_empty() {
+        return Ok(());
+    }
+    let (password, generated) = match &settings.admin_password {
+        Some(secret) => (secret.expose_str().to_string(), false),
+        None => (password::generate(), true),
+    };
+    password::check_policy(&password)
+        .map_err(|e| anyhow::anyhow!("SECURIFY_ADMIN_PASSWORD: {e}"))?;
+    let admin = UserRecord {
+        username: "admin".into(),
+        password_hash: password::hash(&password),
+        role: Role::Admin,
+        created_at: crate::now_micros(),
+        disabled: false,
+    };
+    store.create_user(&admin)?;
+    if generated {
+        // Printed once, on standard output rather than in the (possibly shipped) log.
+        println!("First start: created user `admin` with password: {password}");
+        println!("It is not shown again; change it with `securify user passwd admin`.");
+        tracing::info!(
+            "created the first admin; its generated password was printed on standard output"
+        );
+    } else {
+        tracing::info!("created the first admin with the configured password");
+    }
+    Ok(())
+}
+
+/// Writes the bound address atomically, so a reader never sees half of it.
+fn write_addr_file(path: &Path, addr: SocketAddr) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, format!("{addr}\n"))
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+fn bind_admin_socket(path: &Path) -> anyhow::Result<UnixListener> {
+    if path.exists() {
+        // A live server answers; a leftover file from a crash does not and is replaced.
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            anyhow::bail!("another securify server is using {}", path.display());
+        }
+        std::fs::remove_file(path)
+            .with_context(|| format!("cannot remove stale {}", path.display()))?;
+    }
+    let listener = UnixListener::bind(path)
+        .with_context(|| format!("cannot bind admin socket {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+async fn serve_admin(listener: UnixListener, state: AppState, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    tokio::spawn(admin_connection(stream, state.clone()));
+                }
+                Err(e) => tracing::warn!(error = %e, "admin socket accept failed"),
+            }
+        }
+    }
+}
+
+async fn admin_connection(stream: tokio::net::UnixStream, state: AppState) {
+    let (read, mut write) = stream.into_split();
+    let mut line = String::new();
+    let mut reader = BufReader::new(read).take(admin::MAX_REQUEST_BYTES as u64);
+    let response = match reader.read_line(&mut line).await {
+        Ok(_) => match serde_json::from_str::<AdminRequest>(&line) {
+            Ok(request) => {
+                let worker = state.clone();
+                match tokio::task::spawn_blocking(move || {
+                    admin::execute(&worker.store, Some(&worker.auth.tokens), request)
+                })
+                .await
+                {
+                    Ok(result) => admin::respond(result),
+                    Err(e) => admin::respond(Err(admin::AdminError::Invalid(format!(
+                        "operation failed: {e}"
+                    )))),
+                }
+            }
+            Err(e) => admin::respond(Err(admin::AdminError::Invalid(format!("bad request: {e}")))),
+        },
+        Err(e) => admin::respond(Err(admin::AdminError::Invalid(format!(
+            "cannot read request: {e}"
+        )))),
+    };
+    if let AdminResponse::TokenCreated { info, .. } | AdminResponse::TokenRevoked { info } =
+        &response
+    {
+        tracing::info!(token_id = %info.id, "API token changed through the admin socket");
+    }
+    let mut text = serde_json::to_string(&response).unwrap_or_else(|_| "{}".into());
+    text.push('\n');
+    let _ = write.write_all(text.as_bytes()).await;
+}
+
+/// Periodic housekeeping: token last-use times and expired sessions.
+async fn upkeep(state: AppState, mut stop: watch::Receiver<bool>) {
+    let mut flush = tokio::time::interval(TOKEN_USE_FLUSH);
+    let mut purge = tokio::time::interval(SESSION_PURGE);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = flush.tick() => {
+                let auth = Arc::clone(&state.auth);
+                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || auth.flush_token_uses()).await {
+                    tracing::warn!(error = ?e, "could not record token last-use times");
+                }
+            }
+            _ = purge.tick() => {
+                let store = Arc::clone(&state.store);
+                match tokio::task::spawn_blocking(move || store.purge_expired_sessions(crate::now_micros() / 1_000_000)).await {
+                    Ok(Ok(n)) if n > 0 => tracing::info!(removed = n, "purged expired sessions"),
+                    Ok(Err(e)) => tracing::warn!(error = ?e, "could not purge expired sessions"),
+                    _ => {}
+                }
+            }
+        }
+    }
+}

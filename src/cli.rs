@@ -1,0 +1,377 @@
+//! The command line: `serve`, `check-config`, `token …`, `user …`, and exit codes.
+//!
+//! `token` and `user` work whether or not the server runs: through the server's admin socket
+//! when it answers, otherwise directly on the database file.
+
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use crate::admin::{self, AdminRequest, AdminResponse, TokenInfo, UserInfo};
+use crate::app::App;
+use crate::auth::password;
+use crate::config::{self, Options, Settings};
+use crate::storage::{Role, Scope, Store};
+
+/// Exit code for a failed command (usage errors exit with 2, from clap).
+pub const EXIT_FAILURE: u8 = 1;
+
+/// Security monitoring appliance: login events and auth logs in, attacks and alerts out.
+#[derive(Debug, Parser)]
+#[command(name = "securify", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Args)]
+struct ConfigArgs {
+    /// TOML configuration file (keys as the long options, with `_` for `-`)
+    #[arg(long, env = "SECURIFY_CONFIG", value_name = "FILE", global = true)]
+    config: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    options: Options,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the appliance: HTTPS API and dashboard
+    Serve(ConfigArgs),
+    /// Validate the configuration and print the effective values with their sources
+    CheckConfig(ConfigArgs),
+    /// Manage API tokens
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Manage dashboard and API users
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create a token; its secret is printed once
+    Create {
+        /// A name saying who uses the token
+        #[arg(long)]
+        name: String,
+        /// Scope to grant; repeat for several (ingest, read, admin)
+        #[arg(long = "scope", required = true, value_parser = parse_scope)]
+        scopes: Vec<Scope>,
+        /// Expire the token after this many days
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// List tokens (never their secrets)
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token by id; it stops working at once
+    Revoke { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Add a user; without --password-stdin a password is generated and printed once
+    Add {
+        username: String,
+        #[arg(long, default_value = "viewer", value_parser = parse_role)]
+        role: Role,
+        /// Read the password from the first line of standard input
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a user's password
+    Passwd {
+        username: String,
+        /// Read the password from the first line of standard input
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_scope(text: &str) -> Result<Scope, String> {
+    text.parse()
+}
+
+fn parse_role(text: &str) -> Result<Role, String> {
+    text.parse()
+}
+
+/// Parses the command line and runs the command.
+pub fn run() -> anyhow::Result<ExitCode> {
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let leaf = leaf_matches(&matches);
+    match cli.command {
+        Command::Serve(args) => serve(resolve(args, leaf)?),
+        Command::CheckConfig(args) => {
+            let settings = resolve(args, leaf)?;
+            print!("{}", config::describe(&settings));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token { command, config } => token(&resolve(config, leaf)?, command),
+        Command::User { command, config } => user(&resolve(config, leaf)?, command),
+    }
+}
+
+/// The matches of the innermost subcommand, where the option values live.
+fn leaf_matches(matches: &ArgMatches) -> &ArgMatches {
+    let mut current = matches;
+    while let Some((_, sub)) = current.subcommand() {
+        current = sub;
+    }
+    current
+}
+
+fn resolve(args: ConfigArgs, matches: &ArgMatches) -> anyhow::Result<Settings> {
+    Ok(args
+        .options
+        .resolve(args.config.as_deref(), Some(matches))?)
+}
+
+fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
+    crate::telemetry::init(settings.log_format, &settings.log_level);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("securify")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let app = App::build(settings)?;
+        app.run(shutdown_signal()).await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = interrupt => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+            let _ = interrupt.await;
+        }
+    }
+}
+
+/// Runs an admin request through the live server, or directly on the database file.
+fn call(settings: &Settings, request: AdminRequest) -> anyhow::Result<AdminResponse> {
+    let socket = settings.admin_socket_path();
+    if let Some(response) = admin::call_socket(&socket, &request)
+        .with_context(|| format!("cannot talk to the server at {}", socket.display()))?
+    {
+        return Ok(response);
+    }
+    if !settings.database_path().exists() {
+        anyhow::bail!(
+            "no database at {} (run `securify serve` once, or pass --data-dir)",
+            settings.database_path().display()
+        );
+    }
+    let store = Store::open(&settings.database_path(), settings.cache_bytes)?;
+    Ok(admin::respond(admin::execute(&store, None, request)))
+}
+
+fn expect_ok(response: AdminResponse) -> anyhow::Result<AdminResponse> {
+    match response {
+        AdminResponse::Error { message, .. } => Err(anyhow::anyhow!(message)),
+        other => Ok(other),
+    }
+}
+
+fn print_json(response: &AdminResponse) -> anyhow::Result<ExitCode> {
+    println!("{}", serde_json::to_string_pretty(response)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn token(settings: &Settings, command: TokenCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        TokenCommand::Create {
+            name,
+            scopes,
+            expires_in_days,
+            json,
+        } => {
+            let created_by = format!(
+                "cli:{}",
+                std::env::var("USER").unwrap_or_else(|_| "local".into())
+            );
+            let response = expect_ok(call(
+                settings,
+                AdminRequest::TokenCreate {
+                    name,
+                    scopes,
+                    expires_in_days,
+                    created_by,
+                },
+            )?)?;
+            if json {
+                return print_json(&response);
+            }
+            if let AdminResponse::TokenCreated { token, info } = response {
+                eprintln!(
+                    "Created token {} ({}) with scopes {}. Its secret is shown only once:",
+                    info.id,
+                    info.name,
+                    scopes_text(&info)
+                );
+                println!("{token}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        TokenCommand::List { json } => {
+            let response = expect_ok(call(settings, AdminRequest::TokenList)?)?;
+            if json {
+                return print_json(&response);
+            }
+            if let AdminResponse::Tokens { tokens } = response {
+                println!(
+                    "{:<16}  {:<24}  {:<18}  {:<8}  LAST USED",
+                    "ID", "NAME", "SCOPES", "STATUS"
+                );
+                for t in &tokens {
+                    let status = if t.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    };
+                    println!(
+                        "{:<16}  {:<24}  {:<18}  {:<8}  {}",
+                        t.id,
+                        t.name,
+                        scopes_text(t),
+                        status,
+                        t.last_used_at.as_deref().unwrap_or("never")
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        TokenCommand::Revoke { id } => {
+            expect_ok(call(
+                settings,
+                AdminRequest::TokenRevoke { id: id.clone() },
+            )?)?;
+            eprintln!("Revoked token {id}.");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn scopes_text(info: &TokenInfo) -> String {
+    info.scopes
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A password from standard input, or a generated one that is printed.
+fn new_password(from_stdin: bool) -> anyhow::Result<(String, bool)> {
+    if !from_stdin {
+        return Ok((password::generate(), true));
+    }
+    if std::io::stdin().is_terminal() {
+        eprint!("New password: ");
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the password")?;
+    let password = line.trim_end_matches(['\r', '\n']).to_string();
+    password::check_policy(&password).map_err(|e| anyhow::anyhow!(e))?;
+    Ok((password, false))
+}
+
+fn user(settings: &Settings, command: UserCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        UserCommand::Add {
+            username,
+            role,
+            password_stdin,
+        } => {
+            admin::check_username(&username)?;
+            let (password, generated) = new_password(password_stdin)?;
+            expect_ok(call(
+                settings,
+                AdminRequest::UserAdd {
+                    username: username.clone(),
+                    password: password.clone(),
+                    role,
+                },
+            )?)?;
+            eprintln!("Added user {username} with role {role}.");
+            if generated {
+                println!("Password (shown only once): {password}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        UserCommand::Passwd {
+            username,
+            password_stdin,
+        } => {
+            let (password, generated) = new_password(password_stdin)?;
+            expect_ok(call(
+                settings,
+                AdminRequest::UserPasswd {
+                    username: username.clone(),
+                    password: password.clone(),
+                },
+            )?)?;
+            eprintln!("Changed the password of {username}.");
+            if generated {
+                println!("New password (shown only once): {password}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        UserCommand::List { json } => {
+            let response = expect_ok(call(settings, AdminRequest::UserList)?)?;
+            if json {
+                return print_json(&response);
+            }
+            if let AdminResponse::Users { users } = response {
+                println!("{:<24}  {:<8}  {:<8}  CREATED", "USER", "ROLE", "STATUS");
+                for UserInfo {
+                    username,
+                    role,
+                    created_at,
+                    disabled,
+                } in &users
+                {
+                    let status = if *disabled { "disabled" } else { "active" };
+                    println!(
+                        "{username:<24}  {:<8}  {status:<8}  {created_at}",
+                        role.as_str()
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

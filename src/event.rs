@@ -1,0 +1,199 @@
+//! The normalised event every ingest path produces and the store keeps.
+//!
+//! Field values are checked once, when an event is built from outside input (`ingest`), so the
+//! rest of the appliance can rely on them: a timestamp is a valid instant, an IP is an IP, text
+//! fields have bounded length and no control characters.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Longest accepted `event_id`, in bytes.
+pub const MAX_EVENT_ID_LEN: usize = 128;
+/// Longest accepted `username`, `host`, `service` or `event_type`, in bytes.
+pub const MAX_NAME_LEN: usize = 256;
+/// Longest accepted `user_agent`, in bytes.
+pub const MAX_USER_AGENT_LEN: usize = 1024;
+/// Longest accepted `message`, in bytes.
+pub const MAX_MESSAGE_LEN: usize = 16 * 1024;
+/// Longest accepted `details` object, serialised, in bytes.
+pub const MAX_DETAILS_LEN: usize = 32 * 1024;
+
+/// A login or authentication event, as stored.
+///
+/// The derived serde impls define the on-disk (postcard) encoding only; the wire format lives in
+/// `api::dto`. Fields are appended, never reordered, and the storage layer prefixes every record
+/// with a format version so older records stay readable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Client-chosen or generated identifier, unique across the store.
+    pub event_id: String,
+    /// When the event happened, microseconds since the Unix epoch (UTC).
+    pub timestamp: i64,
+    /// When the appliance received it, microseconds since the Unix epoch (UTC).
+    pub received_at: i64,
+    pub source_ip: IpAddr,
+    /// Upper-case kind of event, for example `LOGIN_ATTEMPT`.
+    pub event_type: String,
+    pub username: String,
+    pub success: bool,
+    pub host: Option<String>,
+    pub service: Option<String>,
+    pub user_agent: Option<String>,
+    pub message: Option<String>,
+    /// A JSON object, kept as its compact text.
+    pub details: Option<String>,
+}
+
+/// Why one field of an incoming event was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+impl FieldError {
+    pub fn new(field: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            field,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "field `{}`: {}", self.field, self.reason)
+    }
+}
+
+impl std::error::Error for FieldError {}
+
+/// Parses an RFC 3339 timestamp into microseconds since the epoch.
+pub fn parse_timestamp(field: &'static str, text: &str) -> Result<i64, FieldError> {
+    let parsed = OffsetDateTime::parse(text, &Rfc3339).map_err(|_| {
+        FieldError::new(
+            field,
+            "expected an RFC 3339 timestamp such as 2024-05-01T12:00:00Z",
+        )
+    })?;
+    Ok((parsed.unix_timestamp_nanos() / 1_000) as i64)
+}
+
+/// Formats microseconds since the epoch as RFC 3339 in UTC, with microsecond precision when needed.
+#[must_use]
+pub fn format_timestamp(micros: i64) -> String {
+    let nanos = i128::from(micros) * 1_000;
+    match OffsetDateTime::from_unix_timestamp_nanos(nanos) {
+        Ok(t) => t.format(&Rfc3339).unwrap_or_else(|_| micros.to_string()),
+        Err(_) => micros.to_string(),
+    }
+}
+
+/// Parses an IPv4 or IPv6 address.
+pub fn parse_ip(field: &'static str, text: &str) -> Result<IpAddr, FieldError> {
+    text.parse::<IpAddr>()
+        .map_err(|_| FieldError::new(field, "expected an IPv4 or IPv6 address"))
+}
+
+/// Checks a free-text field: bounded length and no control characters other than tab.
+pub fn check_text(field: &'static str, text: &str, max: usize) -> Result<(), FieldError> {
+    if text.len() > max {
+        return Err(FieldError::new(field, format!("longer than {max} bytes")));
+    }
+    if text.chars().any(|c| c.is_control() && c != '\t') {
+        return Err(FieldError::new(field, "contains control characters"));
+    }
+    Ok(())
+}
+
+/// Checks a name-like field: non-empty, bounded, no control characters.
+pub fn check_name(field: &'static str, text: &str, max: usize) -> Result<(), FieldError> {
+    if text.is_empty() {
+        return Err(FieldError::new(field, "must not be empty"));
+    }
+    check_text(field, text, max)
+}
+
+/// Checks an `event_type`: letters, digits, `_`, `.`, `:` and `-`; stored upper-case.
+pub fn normalise_event_type(text: &str) -> Result<String, FieldError> {
+    check_name("event_type", text, MAX_NAME_LEN)?;
+    if !text
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-'))
+    {
+        return Err(FieldError::new(
+            "event_type",
+            "may contain only letters, digits, '_', '.', ':' and '-'",
+        ));
+    }
+    Ok(text.to_ascii_uppercase())
+}
+
+/// Checks an `event_id`: 1 to 128 bytes of printable text without spaces.
+pub fn check_event_id(text: &str) -> Result<(), FieldError> {
+    check_name("event_id", text, MAX_EVENT_ID_LEN)?;
+    if text.chars().any(char::is_whitespace) {
+        return Err(FieldError::new("event_id", "must not contain whitespace"));
+    }
+    Ok(())
+}
+
+/// A fresh random event identifier in UUID v4 form.
+#[must_use]
+pub fn generate_event_id() -> String {
+    let mut bytes = crate::keys::random_bytes::<16>();
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex = crate::keys::hex(&bytes);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_round_trip_in_utc() {
+        let micros = parse_timestamp("timestamp", "2023-10-27T12:00:00.123456+02:00").unwrap();
+        assert_eq!(format_timestamp(micros), "2023-10-27T10:00:00.123456Z");
+        assert!(parse_timestamp("timestamp", "2023-10-27 10:00").is_err());
+        assert!(parse_timestamp("timestamp", "yesterday").is_err());
+    }
+
+    #[test]
+    fn event_types_are_normalised_and_checked() {
+        assert_eq!(
+            normalise_event_type("login_attempt").unwrap(),
+            "LOGIN_ATTEMPT"
+        );
+        assert!(normalise_event_type("").is_err());
+        assert!(normalise_event_type("LOGIN ATTEMPT").is_err());
+    }
+
+    #[test]
+    fn text_rejects_control_characters_and_long_values() {
+        assert!(check_text("message", "tab\tis fine", 100).is_ok());
+        assert!(check_text("message", "bell\u{7}", 100).is_err());
+        assert!(check_text("message", &"x".repeat(101), 100).is_err());
+    }
+
+    #[test]
+    fn generated_ids_look_like_uuids_and_differ() {
+        let a = generate_event_id();
+        let b = generate_event_id();
+        assert_eq!(a.len(), 36);
+        assert_eq!(&a[14..15], "4");
+        assert_ne!(a, b);
+    }
+}

@@ -1,0 +1,5 @@
+//! Getting events in: decoding request bodies ([`json`]) and storing them durably in batches
+//! ([`pipeline`]). Nothing here knows about HTTP.
+
+pub mod json;
+pub mod pipeline;

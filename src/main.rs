@@ -1,0 +1,14 @@
+//! The `securify` binary: parses the command line, runs the chosen command and turns its outcome
+//! into an exit code. Everything else lives in the library so tests and the binary share one path.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    match securify::cli::run() {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("securify: error: {err:#}");
+            ExitCode::from(securify::cli::EXIT_FAILURE)
+        }
+    }
+}

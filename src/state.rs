@@ -1,0 +1,23 @@
+//! The handles every request handler shares. Cloning is cheap: every field is a handle.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::auth::Auth;
+use crate::config::Settings;
+use crate::ingest::pipeline::Pipeline;
+use crate::storage::Store;
+
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The database; reads happen directly on it, event writes go through `pipeline`.
+    pub store: Arc<Store>,
+    /// Credentials and sessions, with the in-memory API-token registry.
+    pub auth: Arc<Auth>,
+    /// The group-commit writer. Every clone keeps the writer thread alive; it exits after the
+    /// last clone is dropped and its queue is drained, which is how shutdown flushes it.
+    pub pipeline: Pipeline,
+    pub settings: Arc<Settings>,
+    /// When the server started, for uptime on `/ready`.
+    pub started_at: Instant,
+}

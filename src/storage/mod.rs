@@ -1,0 +1,100 @@
+//! redb, the source of truth: events, users, API tokens, sessions and refresh tokens.
+//!
+//! Only this module names `redb`. Values are postcard-encoded records behind a one-byte format
+//! version ([`tables::RECORD_V1`]); keys are laid out for range scans by time.
+
+mod error;
+mod events;
+pub mod tables;
+mod users;
+
+use std::path::{Path, PathBuf};
+
+use redb::{Database, ReadableDatabase, ReadableTable};
+
+pub use error::StorageError;
+pub use events::{AppendOutcome, EventCursor, EventPage, EventQuery};
+pub use users::{
+    RefreshRecord, RefreshRotation, Role, Scope, SessionRecord, TokenRecord, UserRecord,
+};
+
+/// The appliance's database: one redb file, opened by one process at a time.
+pub struct Store {
+    db: Database,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`, with `cache_bytes` of page cache.
+    ///
+    /// Creates every table so that readers never meet a missing one, and refuses a file written
+    /// by a newer schema than this binary knows.
+    pub fn open(path: &Path, cache_bytes: usize) -> Result<Self, StorageError> {
+        let db = Database::builder()
+            .set_cache_size(cache_bytes)
+            .create(path)
+            .map_err(|e| StorageError::open(path, e))?;
+        let store = Self {
+            db,
+            path: path.to_path_buf(),
+        };
+        store.init_schema()?;
+        Ok(store)
+    }
+
+    /// The database file.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn init_schema(&self) -> Result<(), StorageError> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut meta = txn.open_table(tables::META)?;
+            let found = meta.get(tables::SCHEMA_VERSION_KEY)?.map(|v| v.value());
+            match found {
+                Some(v) if v > tables::SCHEMA_VERSION => {
+                    return Err(StorageError::SchemaTooNew {
+                        found: v,
+                        supported: tables::SCHEMA_VERSION,
+                    });
+                }
+                Some(_) => {}
+                None => {
+                    meta.insert(tables::SCHEMA_VERSION_KEY, tables::SCHEMA_VERSION)?;
+                }
+            }
+            txn.open_table(tables::EVENTS)?;
+            txn.open_table(tables::EVENT_IDS)?;
+            txn.open_table(tables::USERS)?;
+            txn.open_table(tables::API_TOKENS)?;
+            txn.open_table(tables::SESSIONS)?;
+            txn.open_table(tables::REFRESH_TOKENS)?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Schema version recorded in the file.
+    pub fn schema_version(&self) -> Result<u64, StorageError> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(tables::META)?;
+        Ok(meta
+            .get(tables::SCHEMA_VERSION_KEY)?
+            .map_or(0, |v| v.value()))
+    }
+
+    /// A cheap round trip through the database, for readiness checks.
+    pub fn ping(&self) -> Result<(), StorageError> {
+        self.schema_version().map(|_| ())
+    }
+}
