@@ -177,6 +177,7 @@ fn router(state: AppState) -> Router {
     api::router()
         .merge(web::router())
         .fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
@@ -189,6 +190,15 @@ async fn fallback(uri: Uri) -> Response {
     } else {
         web::not_found()
     }
+}
+
+async fn method_not_allowed(uri: Uri) -> Response {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} does not accept this method", uri.path()),
+    )
+    .into_response()
 }
 
 const SECURITY_HEADERS: [(&str, &str); 7] = [

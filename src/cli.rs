@@ -120,7 +120,8 @@ fn parse_role(text: &str) -> Result<Role, String> {
 pub fn run() -> anyhow::Result<ExitCode> {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    let leaf = leaf_matches(&matches);
+    // The configuration options are flattened into the first subcommand level.
+    let leaf = matches.subcommand().map_or(&matches, |(_, sub)| sub);
     match cli.command {
         Command::Serve(args) => serve(resolve(args, leaf)?),
         Command::CheckConfig(args) => {
@@ -131,15 +132,6 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Token { command, config } => token(&resolve(config, leaf)?, command),
         Command::User { command, config } => user(&resolve(config, leaf)?, command),
     }
-}
-
-/// The matches of the innermost subcommand, where the option values live.
-fn leaf_matches(matches: &ArgMatches) -> &ArgMatches {
-    let mut current = matches;
-    while let Some((_, sub)) = current.subcommand() {
-        current = sub;
-    }
-    current
 }
 
 fn resolve(args: ConfigArgs, matches: &ArgMatches) -> anyhow::Result<Settings> {

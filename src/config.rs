@@ -59,52 +59,87 @@ pub enum LogFormat {
 #[serde(deny_unknown_fields)]
 pub struct Options {
     /// Directory holding the database, keys and certificate [default: ./securify-data]
-    #[arg(long, env = "SECURIFY_DATA_DIR", value_name = "DIR")]
+    #[arg(long, global = true, env = "SECURIFY_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Address and port of the HTTPS listener [default: 0.0.0.0:8443]
-    #[arg(long, env = "SECURIFY_LISTEN", value_name = "ADDR")]
+    #[arg(long, global = true, env = "SECURIFY_LISTEN", value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
     /// PEM certificate chain replacing the generated self-signed certificate
-    #[arg(long, env = "SECURIFY_TLS_CERT", value_name = "FILE")]
+    #[arg(long, global = true, env = "SECURIFY_TLS_CERT", value_name = "FILE")]
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for --tls-cert
-    #[arg(long, env = "SECURIFY_TLS_KEY", value_name = "FILE")]
+    #[arg(long, global = true, env = "SECURIFY_TLS_KEY", value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
     /// Write the bound address here once listening (useful with port 0)
-    #[arg(long, env = "SECURIFY_ADDR_FILE", value_name = "FILE")]
+    #[arg(long, global = true, env = "SECURIFY_ADDR_FILE", value_name = "FILE")]
     pub addr_file: Option<PathBuf>,
     /// Log output format [default: json]
-    #[arg(long, env = "SECURIFY_LOG_FORMAT", value_enum)]
+    #[arg(long, global = true, env = "SECURIFY_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
     /// Log filter, for example `info` or `securify=debug` [default: info]
-    #[arg(long, env = "SECURIFY_LOG_LEVEL", value_name = "FILTER")]
+    #[arg(long, global = true, env = "SECURIFY_LOG_LEVEL", value_name = "FILTER")]
     pub log_level: Option<String>,
     /// Largest accepted request body in bytes [default: 16777216]
-    #[arg(long, env = "SECURIFY_MAX_BODY_BYTES", value_name = "BYTES")]
+    #[arg(
+        long,
+        global = true,
+        env = "SECURIFY_MAX_BODY_BYTES",
+        value_name = "BYTES"
+    )]
     pub max_body_bytes: Option<usize>,
     /// Memory for the database page cache, in MiB [default: 64]
-    #[arg(long, env = "SECURIFY_CACHE_MB", value_name = "MIB")]
+    #[arg(long, global = true, env = "SECURIFY_CACHE_MB", value_name = "MIB")]
     pub cache_mb: Option<usize>,
     /// Lifetime of API access tokens (JWT) in seconds [default: 900]
-    #[arg(long, env = "SECURIFY_ACCESS_TOKEN_TTL_SECS", value_name = "SECS")]
+    #[arg(
+        long,
+        global = true,
+        env = "SECURIFY_ACCESS_TOKEN_TTL_SECS",
+        value_name = "SECS"
+    )]
     pub access_token_ttl_secs: Option<u64>,
     /// Lifetime of refresh tokens in seconds [default: 2592000]
-    #[arg(long, env = "SECURIFY_REFRESH_TOKEN_TTL_SECS", value_name = "SECS")]
+    #[arg(
+        long,
+        global = true,
+        env = "SECURIFY_REFRESH_TOKEN_TTL_SECS",
+        value_name = "SECS"
+    )]
     pub refresh_token_ttl_secs: Option<u64>,
     /// Lifetime of a dashboard login in seconds [default: 43200]
-    #[arg(long, env = "SECURIFY_SESSION_TTL_SECS", value_name = "SECS")]
+    #[arg(
+        long,
+        global = true,
+        env = "SECURIFY_SESSION_TTL_SECS",
+        value_name = "SECS"
+    )]
     pub session_ttl_secs: Option<u64>,
     /// File holding the base64 master key [default: `DATA_DIR/keys/master.key`, generated]
-    #[arg(long, env = "SECURIFY_MASTER_KEY_FILE", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        env = "SECURIFY_MASTER_KEY_FILE",
+        value_name = "FILE"
+    )]
     pub master_key_file: Option<PathBuf>,
     /// File holding the base64 JWT signing key [default: `DATA_DIR/keys/jwt.key`, generated]
-    #[arg(long, env = "SECURIFY_JWT_SECRET_FILE", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        env = "SECURIFY_JWT_SECRET_FILE",
+        value_name = "FILE"
+    )]
     pub jwt_secret_file: Option<PathBuf>,
     /// File holding the first admin's password, read on first start only
-    #[arg(long, env = "SECURIFY_ADMIN_PASSWORD_FILE", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        env = "SECURIFY_ADMIN_PASSWORD_FILE",
+        value_name = "FILE"
+    )]
     pub admin_password_file: Option<PathBuf>,
     /// Accept secret files that group or others can read [default: false]
-    #[arg(long, env = "SECURIFY_ALLOW_INSECURE_SECRET_FILES", num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, global = true, env = "SECURIFY_ALLOW_INSECURE_SECRET_FILES", num_args = 0..=1, default_missing_value = "true")]
     pub allow_insecure_secret_files: Option<bool>,
 }
 
@@ -401,7 +436,14 @@ pub fn describe(settings: &Settings) -> String {
         ),
     ];
     rows.iter().fold(String::new(), |mut out, (name, value)| {
-        let _ = writeln!(out, "{name} = {value:?}  # {}", source(name));
+        // Numbers and booleans stay bare so the output is a valid config file.
+        let bare = value.parse::<u64>().is_ok() || value == "true" || value == "false";
+        let shown = if bare {
+            value.clone()
+        } else {
+            format!("{value:?}")
+        };
+        let _ = writeln!(out, "{name} = {shown}  # {}", source(name));
         out
     })
 }

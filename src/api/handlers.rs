@@ -125,14 +125,14 @@ fn event_query(params: &HashMap<String, String>) -> Result<EventQuery, ApiError>
         match key.as_str() {
             "from" => {
                 query.from =
-                    Some(event::parse_timestamp("from", value).map_err(|e| bad(&e.reason))?)
+                    Some(event::parse_timestamp("from", value).map_err(|e| bad(&e.reason))?);
             }
             "to" => {
-                query.to = Some(event::parse_timestamp("to", value).map_err(|e| bad(&e.reason))?)
+                query.to = Some(event::parse_timestamp("to", value).map_err(|e| bad(&e.reason))?);
             }
             "source_ip" => {
                 query.source_ip =
-                    Some(event::parse_ip("source_ip", value).map_err(|e| bad(&e.reason))?)
+                    Some(event::parse_ip("source_ip", value).map_err(|e| bad(&e.reason))?);
             }
             "username" => query.username = Some(value.clone()),
             "event_type" => query.event_type = Some(value.to_ascii_uppercase()),
@@ -154,7 +154,7 @@ fn event_query(params: &HashMap<String, String>) -> Result<EventQuery, ApiError>
                 query.before = Some(
                     dto::decode_cursor(value)
                         .ok_or_else(|| bad("not a cursor from a previous page"))?,
-                )
+                );
             }
             _ => {
                 return Err(ApiError::invalid_parameter(format!(

@@ -15,6 +15,8 @@ pub enum StorageError {
         #[source]
         source: redb::DatabaseError,
     },
+    #[error("cannot restrict permissions of {0}: {1}")]
+    Permissions(String, #[source] std::io::Error),
     #[error(
         "database written by a newer release (schema {found}, this binary supports {supported})"
     )]

@@ -8,6 +8,7 @@ mod events;
 pub mod tables;
 mod users;
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use redb::{Database, ReadableDatabase, ReadableTable};
@@ -42,6 +43,9 @@ impl Store {
             .set_cache_size(cache_bytes)
             .create(path)
             .map_err(|e| StorageError::open(path, e))?;
+        // The file holds password hashes and token hashes: owner only, whatever the umask.
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| StorageError::Permissions(path.display().to_string(), e))?;
         let store = Self {
             db,
             path: path.to_path_buf(),

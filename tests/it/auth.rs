@@ -1,0 +1,294 @@
+//! Logins, refresh-token rotation and reuse detection, logout, roles, and API tokens that are
+//! revoked one by one and stop working at once.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::common::{ADMIN_PASSWORD, Start, TestServer, event};
+
+#[tokio::test]
+async fn login_refresh_rotation_reuse_and_logout() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), Start::default()).await;
+
+    let (status, body) = server
+        .post_json(
+            "/api/v1/auth/login",
+            None,
+            &json!({"username": "admin", "password": "wrong password!"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_credentials"))
+    );
+    let (status, unknown) = server
+        .post_json(
+            "/api/v1/auth/login",
+            None,
+            &json!({"username": "nobody", "password": "wrong password!"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        unknown, body,
+        "an unknown user must look exactly like a wrong password"
+    );
+    let (status, body) = server
+        .post_json("/api/v1/auth/login", None, &json!({"username": "admin"}))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
+
+    let (status, login) = server
+        .post_json(
+            "/api/v1/auth/login",
+            None,
+            &json!({"username": "admin", "password": ADMIN_PASSWORD}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{login}");
+    assert_eq!(login["token_type"], "Bearer");
+    assert_eq!(login["expires_in"], 900);
+    assert_eq!(login["user"], json!({"username": "admin", "role": "admin"}));
+    let access = login["access_token"].as_str().unwrap();
+    let (status, me) = server.get("/api/v1/auth/me", Some(access)).await;
+    assert_eq!(
+        (status, me),
+        (
+            StatusCode::OK,
+            json!({"kind": "user", "username": "admin", "role": "admin"})
+        )
+    );
+
+    // Rotation: the old refresh token is spent, the new one works.
+    let first_refresh = login["refresh_token"].as_str().unwrap();
+    let (status, rotated) = server
+        .post_json(
+            "/api/v1/auth/refresh",
+            None,
+            &json!({"refresh_token": first_refresh}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let second_refresh = rotated["refresh_token"].as_str().unwrap();
+    assert_ne!(first_refresh, second_refresh);
+    let new_access = rotated["access_token"].as_str().unwrap();
+    assert_eq!(
+        server.get("/api/v1/auth/me", Some(new_access)).await.0,
+        StatusCode::OK
+    );
+
+    // Reuse of the spent token revokes the whole family: the new refresh and access die too.
+    let (status, _) = server
+        .post_json(
+            "/api/v1/auth/refresh",
+            None,
+            &json!({"refresh_token": first_refresh}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = server
+        .post_json(
+            "/api/v1/auth/refresh",
+            None,
+            &json!({"refresh_token": second_refresh}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        server.get("/api/v1/auth/me", Some(new_access)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Logout ends a fresh session at once.
+    let access = server.admin_token().await;
+    let (status, _) = server
+        .post_raw("/api/v1/auth/logout", Some(&access), "application/json", "")
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        server.get("/api/v1/auth/me", Some(&access)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn tokens_are_scoped_listed_and_revoked_one_by_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), Start::default()).await;
+    let admin = server.admin_token().await;
+
+    let (status, body) = server
+        .post_json(
+            "/api/v1/tokens",
+            Some(&admin),
+            &json!({"name": "x", "scopes": []}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
+    let (status, body) = server
+        .post_json(
+            "/api/v1/tokens",
+            Some(&admin),
+            &json!({"name": "x", "scopes": ["root"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    let (status, one) = server
+        .post_json(
+            "/api/v1/tokens",
+            Some(&admin),
+            &json!({"name": "web-01", "scopes": ["ingest"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{one}");
+    let (_, two) = server
+        .post_json(
+            "/api/v1/tokens",
+            Some(&admin),
+            &json!({"name": "web-02", "scopes": ["ingest"]}),
+        )
+        .await;
+    let (token_one, token_two) = (
+        one["token"].as_str().unwrap(),
+        two["token"].as_str().unwrap(),
+    );
+    let id_one = one["info"]["id"].as_str().unwrap();
+
+    assert_eq!(
+        server
+            .post_json("/ingest", Some(token_one), &event("a"))
+            .await
+            .0,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        server
+            .post_json("/ingest", Some(token_two), &event("b"))
+            .await
+            .0,
+        StatusCode::ACCEPTED
+    );
+
+    // The listing never shows secrets; tokens cannot list tokens without the admin scope.
+    let (status, list) = server.get("/api/v1/tokens", Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK);
+    let text = list.to_string();
+    assert!(text.contains("web-01") && text.contains("web-02"));
+    assert!(!text.contains(token_one.rsplit('_').next().unwrap()));
+    assert_eq!(
+        server.get("/api/v1/tokens", Some(token_one)).await.0,
+        StatusCode::FORBIDDEN
+    );
+
+    let response = server
+        .client
+        .delete(server.url(&format!("/api/v1/tokens/{id_one}")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        server
+            .post_json("/ingest", Some(token_one), &event("c"))
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        server
+            .post_json("/ingest", Some(token_two), &event("d"))
+            .await
+            .0,
+        StatusCode::ACCEPTED
+    );
+    let response = server
+        .client
+        .delete(server.url("/api/v1/tokens/ffffffffffffffff"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn viewers_read_but_cannot_administer_or_ingest() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), Start::default()).await;
+    let admin = server.admin_token().await;
+    let (status, body) = server
+        .post_json(
+            "/api/v1/users",
+            Some(&admin),
+            &json!({"username": "vera", "password": "viewer password 1", "role": "viewer"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = server
+        .post_json(
+            "/api/v1/users",
+            Some(&admin),
+            &json!({"username": "vera", "password": "viewer password 1", "role": "viewer"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("conflict"))
+    );
+    let (status, body) = server
+        .post_json(
+            "/api/v1/users",
+            Some(&admin),
+            &json!({"username": "weak", "password": "short", "role": "viewer"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at least 12"),
+        "{body}"
+    );
+
+    let (_, login) = server
+        .post_json(
+            "/api/v1/auth/login",
+            None,
+            &json!({"username": "vera", "password": "viewer password 1"}),
+        )
+        .await;
+    let viewer = login["access_token"].as_str().unwrap();
+    assert_eq!(
+        server.get("/api/v1/events", Some(viewer)).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        server.get("/api/v1/tokens", Some(viewer)).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        server
+            .post_json("/ingest", Some(viewer), &event("v"))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, _) = server
+        .post_json(
+            "/api/v1/tokens",
+            Some(viewer),
+            &json!({"name": "mine", "scopes": ["admin"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}

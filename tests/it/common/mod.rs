@@ -1,0 +1,342 @@
+//! The test harness: runs the real `securify` binary on 127.0.0.1 port 0 with its own data
+//! directory, learns the port from `--addr-file`, talks HTTPS to it trusting only the
+//! certificate it generated, and kills it on drop. Server output goes to files in the test's
+//! directory and is printed when a start fails; set `TEST_LOG=1` to get debug logs.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+pub const BIN: &str = env!("CARGO_BIN_EXE_securify");
+
+/// A running server.
+pub struct TestServer {
+    child: Child,
+    pub addr: SocketAddr,
+    /// The directory holding `data/`, `addr` and the logs; owned by the test.
+    pub root: PathBuf,
+    pub client: Client,
+}
+
+/// Options for one start.
+#[derive(Default, Clone)]
+pub struct Start {
+    pub extra_args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// Leave `SECURIFY_ADMIN_PASSWORD` unset so the server generates one.
+    pub no_admin_password: bool,
+    /// The certificate to trust, when not the one generated in the data directory.
+    pub trust_cert: Option<PathBuf>,
+}
+
+impl TestServer {
+    /// Starts a server in `root` (its data directory is `root/data`), waiting until it listens.
+    pub async fn start(root: &Path, options: Start) -> Self {
+        let addr_file = root.join("addr");
+        let _ = std::fs::remove_file(&addr_file);
+        let run = std::fs::read_dir(root).map(|d| d.count()).unwrap_or(0);
+        let stdout = std::fs::File::create(root.join(format!("stdout.{run}.log"))).unwrap();
+        let stderr = std::fs::File::create(root.join(format!("stderr.{run}.log"))).unwrap();
+        let mut command = Command::new(BIN);
+        command
+            .arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(root.join("data"))
+            .arg("--addr-file")
+            .arg(&addr_file)
+            .arg("--log-format")
+            .arg("text")
+            .args(&options.extra_args)
+            .env_remove("SECURIFY_CONFIG")
+            .env(
+                "SECURIFY_LOG_LEVEL",
+                if std::env::var_os("TEST_LOG").is_some() {
+                    "debug"
+                } else {
+                    "warn"
+                },
+            )
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr);
+        if !options.no_admin_password {
+            command.env("SECURIFY_ADMIN_PASSWORD", ADMIN_PASSWORD);
+        }
+        for (k, v) in &options.env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("spawn securify");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let addr = loop {
+            if let Ok(text) = std::fs::read_to_string(&addr_file)
+                && let Ok(addr) = text.trim().parse::<SocketAddr>()
+            {
+                break addr;
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("securify exited during start ({status}):\n{}", logs(root));
+            }
+            assert!(
+                Instant::now() < deadline,
+                "securify did not start in time:\n{}",
+                logs(root)
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert!(
+            addr.ip().is_loopback(),
+            "server must listen on loopback, got {addr}"
+        );
+        let cert = options
+            .trust_cert
+            .clone()
+            .unwrap_or_else(|| root.join("data/tls/cert.pem"));
+        let client = https_client(&cert);
+        Self {
+            child,
+            addr,
+            root: root.to_path_buf(),
+            client,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("https://{}{path}", self.addr)
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.root.join("data")
+    }
+
+    /// SIGKILL, as in a crash or power loss, and reap the process.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for the exit status.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "securify did not stop after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Logs in as the first admin through the API; returns the access token.
+    pub async fn admin_token(&self) -> String {
+        let (status, body) = self
+            .post_json(
+                "/api/v1/auth/login",
+                None,
+                &json!({"username": "admin", "password": ADMIN_PASSWORD}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// Creates an API token with `scopes` (as the admin); returns its bearer value.
+    pub async fn api_token(&self, scopes: &[&str]) -> String {
+        let admin = self.admin_token().await;
+        let (status, body) = self
+            .post_json(
+                "/api/v1/tokens",
+                Some(&admin),
+                &json!({"name": "test", "scopes": scopes}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["token"].as_str().unwrap().to_string()
+    }
+
+    pub async fn post_json(
+        &self,
+        path: &str,
+        bearer: Option<&str>,
+        body: &Value,
+    ) -> (StatusCode, Value) {
+        self.post_raw(path, bearer, "application/json", body.to_string())
+            .await
+    }
+
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        bearer: Option<&str>,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        json_reply(response).await
+    }
+
+    pub async fn get(&self, path: &str, bearer: Option<&str>) -> (StatusCode, Value) {
+        let mut request = self.client.get(self.url(path));
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        json_reply(request.send().await.unwrap()).await
+    }
+
+    /// Every stored event id, newest first, by walking all pages.
+    pub async fn all_event_ids(&self, bearer: &str) -> Vec<String> {
+        let mut ids = Vec::new();
+        let mut path = "/api/v1/events?limit=1000".to_string();
+        loop {
+            let (status, body) = self.get(&path, Some(bearer)).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            ids.extend(
+                body["events"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| e["event_id"].as_str().unwrap().to_string()),
+            );
+            match body["next_cursor"].as_str() {
+                Some(cursor) => path = format!("/api/v1/events?limit=1000&cursor={cursor}"),
+                None => return ids,
+            }
+        }
+    }
+
+    pub fn stdout(&self) -> String {
+        logs_matching(&self.root, "stdout")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn json_reply(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    let value = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, value)
+}
+
+/// An HTTPS client that trusts only the given certificate.
+pub fn https_client(cert: &Path) -> Client {
+    let pem = std::fs::read(cert).unwrap();
+    Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&pem).unwrap()])
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+fn logs_matching(root: &Path, prefix: &str) -> String {
+    let mut names: Vec<_> = std::fs::read_dir(root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(prefix))
+        })
+        .collect();
+    names.sort();
+    names
+        .iter()
+        .map(|p| {
+            format!(
+                "== {}\n{}",
+                p.display(),
+                std::fs::read_to_string(p).unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+fn logs(root: &Path) -> String {
+    format!(
+        "{}{}",
+        logs_matching(root, "stdout"),
+        logs_matching(root, "stderr")
+    )
+}
+
+/// A valid event as JSON, with the given id.
+pub fn event(id: &str) -> Value {
+    json!({
+        "event_id": id,
+        "timestamp": "2024-05-01T12:00:00Z",
+        "source_ip": "203.0.113.7",
+        "event_type": "LOGIN_ATTEMPT",
+        "username": "alice",
+        "success": false,
+    })
+}
+
+/// Runs the binary with `args` and the data directory of `root`; returns (status, stdout, stderr).
+pub fn cli(root: &Path, args: &[&str], stdin: Option<&str>) -> (ExitStatus, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .arg("--data-dir")
+        .arg(root.join("data"))
+        .env_remove("SECURIFY_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
