@@ -30,7 +30,7 @@ async fn every_acknowledged_event_survives_repeated_sigkill() {
             clients.push(tokio::spawn(async move {
                 for n in 0.. {
                     // Alternate single events and small batches.
-                    let ids: Vec<String> = (0..1 + n % 3)
+                    let ids: Vec<String> = (0..=(n % 3))
                         .map(|k| format!("c{cycle}-{client_no}-{n}-{k}"))
                         .collect();
                     attempted.lock().unwrap().extend(ids.iter().cloned());

@@ -41,7 +41,7 @@ impl TestServer {
     pub async fn start(root: &Path, options: Start) -> Self {
         let addr_file = root.join("addr");
         let _ = std::fs::remove_file(&addr_file);
-        let run = std::fs::read_dir(root).map(|d| d.count()).unwrap_or(0);
+        let run = std::fs::read_dir(root).map_or(0, Iterator::count);
         let stdout = std::fs::File::create(root.join(format!("stdout.{run}.log"))).unwrap();
         let stderr = std::fs::File::create(root.join(format!("stderr.{run}.log"))).unwrap();
         let mut command = Command::new(BIN);
@@ -279,16 +279,12 @@ fn logs_matching(root: &Path, prefix: &str) -> String {
         })
         .collect();
     names.sort();
-    names
-        .iter()
-        .map(|p| {
-            format!(
-                "== {}\n{}",
-                p.display(),
-                std::fs::read_to_string(p).unwrap_or_default()
-            )
-        })
-        .collect()
+    let mut out = String::new();
+    for path in &names {
+        out.push_str(&format!("== {}\n", path.display()));
+        out.push_str(&std::fs::read_to_string(path).unwrap_or_default());
+    }
+    out
 }
 
 fn logs(root: &Path) -> String {
