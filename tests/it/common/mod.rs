@@ -281,7 +281,9 @@ fn logs_matching(root: &Path, prefix: &str) -> String {
     names.sort();
     let mut out = String::new();
     for path in &names {
-        out.push_str(&format!("== {}\n", path.display()));
+        out.push_str("== ");
+        out.push_str(&path.display().to_string());
+        out.push('\n');
         out.push_str(&std::fs::read_to_string(path).unwrap_or_default());
     }
     out
