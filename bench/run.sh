@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Ingest benchmark: starts the release binary on 127.0.0.1 with a fresh data directory and
+# drives it with wrk over HTTPS, measuring in one run:
+#   (a) a no-op HTTPS endpoint (GET /health), the baseline;
+#   (b) single-event POST /ingest at 64 connections: events/s and p99;
+#   (c) NDJSON batches of 1,000 events: events/s;
+#   (d) RSS after EVENTS_TARGET (default 10M) stored events;
+#   (e) time from start to /ready with those events stored.
+# Usage: bench/run.sh            (DURATION=10s EVENTS_TARGET=10000000 by default)
+# Everything targets 127.0.0.1 only and stops by itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-10s}
+EVENTS_TARGET=${EVENTS_TARGET:-10000000}
+CONNECTIONS=${CONNECTIONS:-64}
+
+if ! command -v wrk >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq wrk >/dev/null
+fi
+cargo build --release --locked -q
+BIN=$PWD/target/release/securify
+WORK=$(mktemp -d)
+PID=
+cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+start_server() {
+  rm -f "$WORK/addr"
+  START_NS=$(date +%s%N)
+  SECURIFY_ADMIN_PASSWORD="benchmark password" "$BIN" serve --listen 127.0.0.1:0 \
+    --data-dir "$WORK/data" --addr-file "$WORK/addr" --log-level warn >>"$WORK/out.log" 2>>"$WORK/err.log" &
+  PID=$!
+  for _ in $(seq 1 3000); do [ -s "$WORK/addr" ] && break; sleep 0.01; done
+  ADDR=$(cat "$WORK/addr")
+  case "$ADDR" in 127.0.0.1:*) ;; *) echo "unexpected address $ADDR" >&2; exit 1 ;; esac
+}
+
+wait_ready() {
+  until curl -skf "https://$ADDR/ready" -o "$WORK/ready.json"; do sleep 0.005; done
+  READY_MS=$(( ($(date +%s%N) - START_NS) / 1000000 ))
+}
+
+# Runs wrk with a Lua script plus the reporting hook; prints the RESULT line.
+run_wrk() {
+  local script=$1 conns=$2; shift 2
+  cat "bench/$script" bench/report.lua >"$WORK/script.lua"
+  wrk -t2 -c"$conns" -d"$DURATION" --timeout 10s -s "$WORK/script.lua" "$@" "https://$ADDR" | grep '^RESULT'
+}
+
+field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+per_sec() { echo "$(field "$1" requests) $2 $(field "$1" duration_us)" | awk '{printf "%.0f", $1 * $2 * 1000000 / $3}'; }
+
+start_server
+wait_ready
+TOKEN=$("$BIN" token create --name bench --scope ingest --scope read --data-dir "$WORK/data" 2>/dev/null)
+AUTH="Authorization: Bearer $TOKEN"
+
+echo "(a) baseline: GET /health, $CONNECTIONS connections, $DURATION"
+cat bench/report.lua >"$WORK/noop.lua"
+A=$(wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --timeout 10s -s "$WORK/noop.lua" "https://$ADDR/health" | grep '^RESULT')
+echo "    $A"
+
+echo "(b) single-event POST /ingest, $CONNECTIONS connections, $DURATION"
+B=$(RUN_ID=b run_wrk single.lua "$CONNECTIONS" -H "$AUTH" -H "Content-Type: application/json")
+echo "    $B"
+
+echo "(c) NDJSON batches of 1000 events, 8 connections, $DURATION"
+C=$(RUN_ID=c BATCH=1000 run_wrk batch.lua 8 -H "$AUTH" -H "Content-Type: application/x-ndjson")
+echo "    $C"
+
+echo "(d) loading until $EVENTS_TARGET events are stored"
+round=0
+while :; do
+  stored=$(curl -sk "https://$ADDR/ready" | sed -n 's/.*"events":\([0-9]*\).*/\1/p')
+  [ "$stored" -ge "$EVENTS_TARGET" ] && break
+  round=$((round + 1))
+  RUN_ID=d$round BATCH=1000 run_wrk batch.lua 8 -H "$AUTH" -H "Content-Type: application/x-ndjson" >/dev/null
+done
+RSS_KB=$(awk '/^VmRSS/ {print $2}' "/proc/$PID/status")
+HWM_KB=$(awk '/^VmHWM/ {print $2}' "/proc/$PID/status")
+DB_BYTES=$(stat -c %s "$WORK/data/securify.redb")
+echo "    stored=$stored rss_kb=$RSS_KB peak_rss_kb=$HWM_KB db_bytes=$DB_BYTES"
+
+echo "(e) restart with $stored events stored: time to /ready"
+kill -TERM "$PID"; wait "$PID" || true; PID=
+start_server
+wait_ready
+RESTART_RSS_KB=$(awk '/^VmRSS/ {print $2}' "/proc/$PID/status")
+echo "    ready_ms=$READY_MS rss_after_restart_kb=$RESTART_RSS_KB"
+
+A_RATE=$(per_sec "$A" 1); B_RATE=$(per_sec "$B" 1); C_RATE=$(per_sec "$C" 1000)
+echo
+echo "| measure | result |"
+echo "|---|---|"
+echo "| (a) no-op HTTPS GET /health | $A_RATE req/s, p99 $(( $(field "$A" p99_us) / 1000 )).$(( $(field "$A" p99_us) % 1000 / 100 )) ms |"
+echo "| (b) single-event ingest, durable | $B_RATE events/s ($(awk "BEGIN {printf \"%.0f\", 100 * $B_RATE / $A_RATE}") % of (a)), p99 $(( $(field "$B" p99_us) / 1000 )).$(( $(field "$B" p99_us) % 1000 / 100 )) ms, non-2xx $(field "$B" errors_status) |"
+echo "| (c) NDJSON batches of 1,000 | $C_RATE events/s, non-2xx $(field "$C" errors_status) |"
+echo "| (d) RSS with $stored events stored | $((RSS_KB / 1024)) MiB (peak $((HWM_KB / 1024)) MiB), database $((DB_BYTES / 1048576)) MiB |"
+echo "| (e) start to /ready with $stored events | $READY_MS ms (RSS then $((RESTART_RSS_KB / 1024)) MiB) |"
