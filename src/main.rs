@@ -3,6 +3,11 @@
 
 use std::process::ExitCode;
 
+// Requests allocate on executor threads and the event writer frees on its own thread; glibc's
+// allocator handles that cross-thread pattern poorly, mimalloc well.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     match securify::cli::run() {
         Ok(code) => code,

@@ -22,7 +22,7 @@ use crate::auth::{AuthError, Grant, Permission, Principal};
 use crate::event;
 use crate::ingest::json::{self, Format};
 use crate::state::AppState;
-use crate::storage::EventQuery;
+use crate::storage::{EncodedEvent, EventQuery};
 
 /// Bodies above this size are decoded on the blocking pool instead of an executor thread.
 const INLINE_DECODE_BYTES: usize = 256 * 1024;
@@ -46,13 +46,22 @@ pub async fn ingest(
             ));
         }
     };
+    let body_len = body.len();
     let now = crate::now_micros();
-    let decoded = if body.len() > INLINE_DECODE_BYTES {
-        tokio::task::spawn_blocking(move || json::decode(&body, format, now))
+    // Decoding and encoding happen here, on the request's thread, so the single writer
+    // thread only inserts; big bodies go to the blocking pool to keep executors responsive.
+    let prepare = move || {
+        json::decode(&body, format, now).map(|decoded| {
+            let encoded: Vec<EncodedEvent> = decoded.events.iter().map(EncodedEvent::new).collect();
+            (decoded, encoded)
+        })
+    };
+    let (decoded, encoded) = if body_len > INLINE_DECODE_BYTES {
+        tokio::task::spawn_blocking(prepare)
             .await
             .map_err(|e| ApiError::internal(&e))??
     } else {
-        json::decode(&body, format, now)?
+        prepare()?
     };
     if decoded.single
         && let Some(rejection) = decoded.rejected.first()
@@ -63,7 +72,7 @@ pub async fn ingest(
             rejection.error.clone(),
         ));
     }
-    let outcome = state.pipeline.submit(decoded.events).await?;
+    let outcome = state.pipeline.submit(encoded).await?;
     let reply = IngestReply {
         accepted: outcome.accepted,
         duplicates: outcome.duplicates,

@@ -12,8 +12,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::event::Event;
-use crate::storage::{AppendOutcome, StorageError, Store};
+use crate::storage::{AppendOutcome, EncodedEvent, StorageError, Store};
 
 /// Most events written in one transaction; bounds commit latency and memory.
 pub const MAX_EVENTS_PER_COMMIT: usize = 50_000;
@@ -29,7 +28,7 @@ pub enum PipelineError {
 }
 
 struct Job {
-    events: Vec<Event>,
+    events: Vec<EncodedEvent>,
     reply: oneshot::Sender<Result<AppendOutcome, PipelineError>>,
 }
 
@@ -71,7 +70,7 @@ impl Pipeline {
     }
 
     /// Stores `events`; returns once they are durable (or known duplicates).
-    pub async fn submit(&self, events: Vec<Event>) -> Result<AppendOutcome, PipelineError> {
+    pub async fn submit(&self, events: Vec<EncodedEvent>) -> Result<AppendOutcome, PipelineError> {
         if events.is_empty() {
             return Ok(AppendOutcome::default());
         }
@@ -97,7 +96,7 @@ fn write_loop(store: &Store, mut rx: mpsc::Receiver<Job>, stats: &PipelineStats)
                 Err(_) => break,
             }
         }
-        let batches: Vec<Vec<Event>> = jobs
+        let batches: Vec<Vec<EncodedEvent>> = jobs
             .iter_mut()
             .map(|job| std::mem::take(&mut job.events))
             .collect();

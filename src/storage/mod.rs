@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use redb::{Database, ReadableDatabase, ReadableTable};
 
 pub use error::StorageError;
-pub use events::{AppendOutcome, EventCursor, EventPage, EventQuery};
+pub use events::{AppendOutcome, EncodedEvent, EventCursor, EventPage, EventQuery};
 pub use users::{
     RefreshRecord, RefreshRotation, Role, Scope, SessionRecord, TokenRecord, UserRecord,
 };
@@ -33,6 +33,15 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// Logs the progress of the repair redb runs on the first open after an unclean shutdown.
+fn report_repair(session: &mut redb::RepairSession) {
+    let percent = (session.progress() * 100.0).round();
+    tracing::warn!(
+        progress_percent = percent,
+        "repairing the database after an unclean shutdown"
+    );
+}
+
 impl Store {
     /// Opens (creating if needed) the database at `path`, with `cache_bytes` of page cache.
     ///
@@ -41,6 +50,7 @@ impl Store {
     pub fn open(path: &Path, cache_bytes: usize) -> Result<Self, StorageError> {
         let db = Database::builder()
             .set_cache_size(cache_bytes)
+            .set_repair_callback(report_repair)
             .create(path)
             .map_err(|e| StorageError::open(path, e))?;
         // The file holds password hashes and token hashes: owner only, whatever the umask.
