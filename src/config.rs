@@ -21,7 +21,7 @@ pub const DEFAULT_DATA_DIR: &str = "securify-data";
 /// Listen address used when none is configured.
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8443";
 const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
-const DEFAULT_CACHE_MB: usize = 64;
+const DEFAULT_CACHE_MB: usize = 32;
 const DEFAULT_ACCESS_TTL_SECS: u64 = 15 * 60;
 const DEFAULT_REFRESH_TTL_SECS: u64 = 30 * 24 * 3600;
 const DEFAULT_SESSION_TTL_SECS: u64 = 12 * 3600;
@@ -87,7 +87,7 @@ pub struct Options {
         value_name = "BYTES"
     )]
     pub max_body_bytes: Option<usize>,
-    /// Memory for the database page cache, in MiB [default: 64]
+    /// Memory for the database page cache, in MiB [default: 32]
     #[arg(long, global = true, env = "SECURIFY_CACHE_MB", value_name = "MIB")]
     pub cache_mb: Option<usize>,
     /// Lifetime of API access tokens (JWT) in seconds [default: 900]

@@ -106,22 +106,23 @@ fn write_loop(store: &Store, mut rx: mpsc::Receiver<Job>, stats: &PipelineStats)
             .iter_mut()
             .map(|job| std::mem::take(&mut job.events))
             .collect();
-        let outcomes: Vec<Result<AppendOutcome, PipelineError>> =
-            match store.append_batches(&batches) {
-                Ok(outcomes) => {
-                    stats.commits.fetch_add(1, Ordering::Relaxed);
-                    let written: usize = outcomes.iter().map(|o| o.accepted).sum();
-                    stats.events.fetch_add(written as u64, Ordering::Relaxed);
-                    outcomes.into_iter().map(Ok).collect()
-                }
-                Err(err) => {
-                    tracing::error!(error = ?err, events = queued, "event commit failed; nothing acknowledged");
-                    let err = Arc::new(err);
-                    jobs.iter()
-                        .map(|_| Err(PipelineError::Storage(Arc::clone(&err))))
-                        .collect()
-                }
-            };
+        let outcomes: Vec<Result<AppendOutcome, PipelineError>> = match store
+            .append_batches(&batches)
+        {
+            Ok(outcomes) => {
+                stats.commits.fetch_add(1, Ordering::Relaxed);
+                let written: usize = outcomes.iter().map(|o| o.accepted).sum();
+                stats.events.fetch_add(written as u64, Ordering::Relaxed);
+                outcomes.into_iter().map(Ok).collect()
+            }
+            Err(err) => {
+                tracing::error!(error = ?err, events = queued, "event commit failed; nothing acknowledged");
+                let err = Arc::new(err);
+                jobs.iter()
+                    .map(|_| Err(PipelineError::Storage(Arc::clone(&err))))
+                    .collect()
+            }
+        };
         for ((job, outcome), batch) in jobs.into_iter().zip(outcomes).zip(batches) {
             // A caller that gave up waiting still has its events stored; nothing to undo.
             let _ = job.reply.send((outcome, batch));

@@ -266,7 +266,9 @@ mod tests {
                 duplicates: 0
             }
         );
-        let out = store.append_batches(&[encode(vec![event("b", 9, "u")])]).unwrap();
+        let out = store
+            .append_batches(&[encode(vec![event("b", 9, "u")])])
+            .unwrap();
         assert_eq!(out[0].duplicates, 1);
         assert_eq!(store.event_count().unwrap(), 2);
         assert_eq!(store.get_event("a").unwrap().unwrap().timestamp, 1);
