@@ -142,10 +142,16 @@ async fn tokens_and_users_through_the_socket_and_on_a_stopped_server() {
     );
     let (status, list, _) = cli(root, &["token", "list", "--json"], None);
     assert!(status.success());
+    let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+    let tokens = list["tokens"].as_array().unwrap();
+    let used = tokens.iter().find(|t| t["name"] == "cli").unwrap();
+    assert!(used["revoked_at"].is_string(), "{used}");
     assert!(
-        list.contains("\"revoked_at\"") && list.contains("offline"),
-        "{list}"
+        used["last_used_at"].is_string(),
+        "the last use must be kept across a stop: {used}"
     );
+    let unused = tokens.iter().find(|t| t["name"] == "offline").unwrap();
+    assert!(unused["last_used_at"].is_null(), "{unused}");
 
     let server = TestServer::start(root, Start::default()).await;
     assert_eq!(
