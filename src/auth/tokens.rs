@@ -192,4 +192,21 @@ mod tests {
             Err(TokenRefusal::Revoked)
         );
     }
+
+    #[test]
+    fn expired_and_unknown_tokens_are_refused() {
+        let token = IssuedToken::generate();
+        let mut expiring = record(&token);
+        expiring.expires_at = Some(100);
+        let registry = TokenRegistry::new(vec![expiring]);
+        assert!(registry.verify(&token.id, &token.secret, 99).is_ok());
+        assert_eq!(
+            registry.verify(&token.id, &token.secret, 100),
+            Err(TokenRefusal::Expired)
+        );
+        assert_eq!(
+            registry.verify("0000000000000000", &token.secret, 1),
+            Err(TokenRefusal::Unknown)
+        );
+    }
 }
