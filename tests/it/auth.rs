@@ -11,24 +11,12 @@ async fn login_refresh_rotation_reuse_and_logout() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path(), Start::default()).await;
 
-    let (status, body) = server
-        .post_json(
-            "/api/v1/auth/login",
-            None,
-            &json!({"username": "admin", "password": "wrong password!"}),
-        )
-        .await;
+    let (status, body) = server.login("admin", "wrong password!").await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (StatusCode::UNAUTHORIZED, Some("invalid_credentials"))
     );
-    let (status, unknown) = server
-        .post_json(
-            "/api/v1/auth/login",
-            None,
-            &json!({"username": "nobody", "password": "wrong password!"}),
-        )
-        .await;
+    let (status, unknown) = server.login("nobody", "wrong password!").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(
         unknown, body,
@@ -42,13 +30,7 @@ async fn login_refresh_rotation_reuse_and_logout() {
         (StatusCode::BAD_REQUEST, Some("invalid_request"))
     );
 
-    let (status, login) = server
-        .post_json(
-            "/api/v1/auth/login",
-            None,
-            &json!({"username": "admin", "password": ADMIN_PASSWORD}),
-        )
-        .await;
+    let (status, login) = server.login("admin", ADMIN_PASSWORD).await;
     assert_eq!(status, StatusCode::OK, "{login}");
     assert_eq!(login["token_type"], "Bearer");
     assert_eq!(login["expires_in"], 900);
@@ -260,13 +242,7 @@ async fn viewers_read_but_cannot_administer_or_ingest() {
         "{body}"
     );
 
-    let (_, login) = server
-        .post_json(
-            "/api/v1/auth/login",
-            None,
-            &json!({"username": "vera", "password": "viewer password 1"}),
-        )
-        .await;
+    let (_, login) = server.login("vera", "viewer password 1").await;
     let viewer = login["access_token"].as_str().unwrap();
     assert_eq!(
         server.get("/api/v1/events", Some(viewer)).await.0,

@@ -5,7 +5,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 
 use reqwest::StatusCode;
-use serde_json::json;
 
 use crate::common::{BIN, Start, TestServer, cli, event};
 
@@ -23,13 +22,7 @@ async fn first_start_prints_a_generated_admin_password_once() {
         .find_map(|l| l.strip_prefix("First start: created user `admin` with password: "))
         .unwrap_or_else(|| panic!("no password in {stdout}"))
         .to_string();
-    let (status, _) = server
-        .post_json(
-            "/api/v1/auth/login",
-            None,
-            &json!({"username": "admin", "password": password}),
-        )
-        .await;
+    let (status, _) = server.login("admin", &password).await;
     assert_eq!(status, StatusCode::OK);
 
     assert!(server.terminate().success());
@@ -112,13 +105,7 @@ async fn tokens_and_users_through_the_socket_and_on_a_stopped_server() {
     );
     assert_eq!(status.code(), Some(1));
     assert!(stderr.contains("at least 12"), "{stderr}");
-    let (status, _) = server
-        .post_json(
-            "/api/v1/auth/login",
-            None,
-            &json!({"username": "ann", "password": "analyst password 1"}),
-        )
-        .await;
+    let (status, _) = server.login("ann", "analyst password 1").await;
     assert_eq!(status, StatusCode::OK);
 
     // Server stopped: the CLI opens the database itself.

@@ -29,8 +29,8 @@ fn csrf_field(html: &str) -> String {
     html[at..].split('"').next().unwrap().to_string()
 }
 
-/// Logs in through the form; returns the session cookie pair for later requests.
-async fn login(server: &TestServer, username: &str, password: &str) -> String {
+/// Fetches the login form and submits it with its nonce cookie and CSRF token.
+async fn submit_login(server: &TestServer, username: &str, password: &str) -> Response {
     let page = server
         .client
         .get(server.url("/login"))
@@ -42,7 +42,7 @@ async fn login(server: &TestServer, username: &str, password: &str) -> String {
         .find(|(n, ..)| n == "__Host-securify_login")
         .unwrap();
     let csrf = csrf_field(&page.text().await.unwrap());
-    let response = server
+    server
         .client
         .post(server.url("/login"))
         .header(COOKIE, format!("{}={}", nonce.0, nonce.1))
@@ -53,7 +53,12 @@ async fn login(server: &TestServer, username: &str, password: &str) -> String {
         ])
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Logs in through the form; returns the session cookie pair for later requests.
+async fn login(server: &TestServer, username: &str, password: &str) -> String {
+    let response = submit_login(server, username, password).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let (name, value, attributes) = set_cookies(&response)
         .into_iter()
@@ -96,29 +101,7 @@ async fn login_pages_escaping_and_logout() {
     );
 
     // A wrong password re-renders the form with an error.
-    let page = server
-        .client
-        .get(server.url("/login"))
-        .send()
-        .await
-        .unwrap();
-    let nonce = set_cookies(&page)
-        .into_iter()
-        .find(|(n, ..)| n == "__Host-securify_login")
-        .unwrap();
-    let csrf = csrf_field(&page.text().await.unwrap());
-    let response = server
-        .client
-        .post(server.url("/login"))
-        .header(COOKIE, format!("{}={}", nonce.0, nonce.1))
-        .form(&[
-            ("username", "admin"),
-            ("password", "not the password"),
-            ("csrf", csrf.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let response = submit_login(&server, "admin", "not the password").await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert!(
         response

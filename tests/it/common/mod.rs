@@ -148,15 +148,19 @@ impl TestServer {
         }
     }
 
+    /// Logs in through the API; returns the status and the reply.
+    pub async fn login(&self, username: &str, password: &str) -> (StatusCode, Value) {
+        self.post_json(
+            "/api/v1/auth/login",
+            None,
+            &json!({"username": username, "password": password}),
+        )
+        .await
+    }
+
     /// Logs in as the first admin through the API; returns the access token.
     pub async fn admin_token(&self) -> String {
-        let (status, body) = self
-            .post_json(
-                "/api/v1/auth/login",
-                None,
-                &json!({"username": "admin", "password": ADMIN_PASSWORD}),
-            )
-            .await;
+        let (status, body) = self.login("admin", ADMIN_PASSWORD).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["access_token"].as_str().unwrap().to_string()
     }
