@@ -3,6 +3,8 @@
 //! Only this module names `redb`. Values are postcard-encoded records behind a one-byte format
 //! version ([`tables::RECORD_V1`]); keys are laid out for range scans by time.
 
+#[cfg(test)]
+mod crash_tests;
 mod error;
 mod events;
 pub mod tables;
@@ -33,6 +35,14 @@ impl std::fmt::Debug for Store {
     }
 }
 
+fn builder(cache_bytes: usize) -> redb::Builder {
+    let mut builder = Database::builder();
+    builder
+        .set_cache_size(cache_bytes)
+        .set_repair_callback(report_repair);
+    builder
+}
+
 /// Logs the progress of the repair redb runs on the first open after an unclean shutdown.
 fn report_repair(session: &mut redb::RepairSession) {
     let percent = (session.progress() * 100.0).round();
@@ -48,18 +58,30 @@ impl Store {
     /// Creates every table so that readers never meet a missing one, and refuses a file written
     /// by a newer schema than this binary knows.
     pub fn open(path: &Path, cache_bytes: usize) -> Result<Self, StorageError> {
-        let db = Database::builder()
-            .set_cache_size(cache_bytes)
-            .set_repair_callback(report_repair)
+        let db = builder(cache_bytes)
             .create(path)
             .map_err(|e| StorageError::open(path, e))?;
         // The file holds password hashes and token hashes: owner only, whatever the umask.
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
             .map_err(|e| StorageError::Permissions(path.display().to_string(), e))?;
-        let store = Self {
-            db,
-            path: path.to_path_buf(),
-        };
+        Self::init(db, path.to_path_buf())
+    }
+
+    /// Opens a database on another storage backend (fault injection in tests).
+    #[cfg(test)]
+    pub(crate) fn open_backend(
+        backend: impl redb::StorageBackend,
+        cache_bytes: usize,
+    ) -> Result<Self, StorageError> {
+        let path = Path::new("(backend)");
+        let db = builder(cache_bytes)
+            .create_with_backend(backend)
+            .map_err(|e| StorageError::open(path, e))?;
+        Self::init(db, path.to_path_buf())
+    }
+
+    fn init(db: Database, path: PathBuf) -> Result<Self, StorageError> {
+        let store = Self { db, path };
         store.init_schema()?;
         Ok(store)
     }
