@@ -201,7 +201,7 @@ fn check_after_power_loss(
         .take(3)
         .map(|id| EncodedEvent::new(&event(id, 0)))
         .collect();
-    let outcome = store.append_batches(&[retry.clone()]).unwrap();
+    let outcome = store.append_batches(std::slice::from_ref(&retry)).unwrap();
     assert_eq!(outcome[0].duplicates, retry.len(), "{what}");
     let fresh = EncodedEvent::new(&event("after-recovery", 1));
     assert_eq!(
