@@ -256,6 +256,9 @@ pub fn execute(
                 .ok_or_else(|| AdminError::NotFound(format!("no user `{username}`")))?;
             user.password_hash = password::hash(&password);
             store.update_user(&user)?;
+            // Whoever knew the old password may hold a session: end them all.
+            let ended = store.revoke_user_sessions(&username, crate::now_micros() / 1_000_000)?;
+            tracing::info!(user = %username, sessions_ended = ended, "password changed");
             Ok(AdminResponse::PasswordChanged { username })
         }
         AdminRequest::UserList => {

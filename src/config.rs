@@ -144,7 +144,7 @@ pub struct Options {
 }
 
 /// The names of the fields of [`Options`], as written in the TOML file and shown by `check-config`.
-const OPTION_NAMES: [&str; 16] = [
+pub const OPTION_NAMES: [&str; 16] = [
     "data_dir",
     "listen",
     "tls_cert",

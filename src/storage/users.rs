@@ -274,6 +274,34 @@ impl Store {
         Ok(found)
     }
 
+    /// Revokes every live session of a user (after a password change); returns how many.
+    pub fn revoke_user_sessions(&self, username: &str, at: i64) -> Result<usize, StorageError> {
+        let txn = self.db.begin_write()?;
+        let mut revoked = 0;
+        {
+            let mut sessions = txn.open_table(SESSIONS)?;
+            let live: Vec<SessionRecord> = sessions
+                .iter()?
+                .map(|entry| {
+                    entry
+                        .map_err(StorageError::from)
+                        .and_then(|(_, v)| tables::decode(v.value()))
+                })
+                .filter(|s: &Result<SessionRecord, StorageError>| {
+                    s.as_ref()
+                        .map_or(true, |s| s.username == username && s.revoked_at.is_none())
+                })
+                .collect::<Result<_, _>>()?;
+            for mut session in live {
+                session.revoked_at = Some(at);
+                sessions.insert(session.id.as_str(), tables::encode(&session).as_slice())?;
+                revoked += 1;
+            }
+        }
+        txn.commit()?;
+        Ok(revoked)
+    }
+
     /// Exchanges a refresh token (by hash) for a new one, in one transaction.
     ///
     /// A token presented a second time means it was stolen or replayed, so the whole session is

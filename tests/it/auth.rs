@@ -268,3 +268,29 @@ async fn viewers_read_but_cannot_administer_or_ingest() {
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn a_password_change_ends_the_users_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), Start::default()).await;
+    let before = server.admin_token().await;
+    assert_eq!(
+        server.get("/api/v1/auth/me", Some(&before)).await.0,
+        StatusCode::OK
+    );
+
+    let (status, _, stderr) = crate::common::cli(
+        dir.path(),
+        &["user", "passwd", "admin", "--password-stdin"],
+        Some("a brand new password\n"),
+    );
+    assert!(status.success(), "{stderr}");
+    assert_eq!(
+        server.get("/api/v1/auth/me", Some(&before)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, _) = server.login("admin", ADMIN_PASSWORD).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = server.login("admin", "a brand new password").await;
+    assert_eq!(status, StatusCode::OK);
+}

@@ -50,3 +50,18 @@ fn sources_are_documented_and_tidy() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+#[test]
+fn every_configuration_option_is_documented_in_the_readme() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let missing: Vec<&str> = securify::config::OPTION_NAMES
+        .iter()
+        .filter(|name| !readme.contains(&format!("`{name}`")))
+        .copied()
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "options missing from the README's configuration table: {missing:?}"
+    );
+}
