@@ -139,9 +139,17 @@ impl App {
         let upkeep_task = tokio::spawn(upkeep(state.clone(), stop_rx));
 
         let handle = Handle::new();
-        let server = axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls))?
+        // A client must finish its request head in time, on a new connection and on every
+        // later request: otherwise a few slow clients could hold every connection open.
+        let header_timeout = state.settings.request_header_timeout;
+        let mut server = axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls))?
             .handle(handle.clone())
-            .serve(router(state.clone()).into_make_service());
+            .first_request_timeout(header_timeout);
+        server
+            .http_builder()
+            .http1()
+            .header_read_timeout(Some(header_timeout));
+        let server = server.serve(router(state.clone()).into_make_service());
         let server = tokio::spawn(server);
         if let Some(path) = &state.settings.addr_file {
             write_addr_file(path, addr)?;

@@ -25,6 +25,7 @@ const DEFAULT_CACHE_MB: usize = 32;
 const DEFAULT_ACCESS_TTL_SECS: u64 = 15 * 60;
 const DEFAULT_REFRESH_TTL_SECS: u64 = 30 * 24 * 3600;
 const DEFAULT_SESSION_TTL_SECS: u64 = 12 * 3600;
+const DEFAULT_REQUEST_HEADER_TIMEOUT_SECS: u64 = 30;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -114,6 +115,14 @@ pub struct Options {
         value_name = "SECS"
     )]
     pub session_ttl_secs: Option<u64>,
+    /// Close connections that do not send a complete request head within this many seconds [default: 30]
+    #[arg(
+        long,
+        global = true,
+        env = "SECURIFY_REQUEST_HEADER_TIMEOUT_SECS",
+        value_name = "SECS"
+    )]
+    pub request_header_timeout_secs: Option<u64>,
     /// File holding the base64 master key [default: `DATA_DIR/keys/master.key`, generated]
     #[arg(
         long,
@@ -144,7 +153,7 @@ pub struct Options {
 }
 
 /// The names of the fields of [`Options`], as written in the TOML file and shown by `check-config`.
-pub const OPTION_NAMES: [&str; 16] = [
+pub const OPTION_NAMES: [&str; 17] = [
     "data_dir",
     "listen",
     "tls_cert",
@@ -157,6 +166,7 @@ pub const OPTION_NAMES: [&str; 16] = [
     "access_token_ttl_secs",
     "refresh_token_ttl_secs",
     "session_ttl_secs",
+    "request_header_timeout_secs",
     "master_key_file",
     "jwt_secret_file",
     "admin_password_file",
@@ -186,6 +196,8 @@ pub struct Settings {
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
     pub session_ttl: Duration,
+    /// Time a connection has to send a complete request head (slow-client protection).
+    pub request_header_timeout: Duration,
     pub master_key: SecretSource,
     pub jwt_secret: SecretSource,
     /// First admin's password, if the operator supplied one; otherwise one is generated.
@@ -251,6 +263,9 @@ impl Options {
             access_token_ttl_secs: self.access_token_ttl_secs.or(lower.access_token_ttl_secs),
             refresh_token_ttl_secs: self.refresh_token_ttl_secs.or(lower.refresh_token_ttl_secs),
             session_ttl_secs: self.session_ttl_secs.or(lower.session_ttl_secs),
+            request_header_timeout_secs: self
+                .request_header_timeout_secs
+                .or(lower.request_header_timeout_secs),
             master_key_file: self.master_key_file.or(lower.master_key_file),
             jwt_secret_file: self.jwt_secret_file.or(lower.jwt_secret_file),
             admin_password_file: self.admin_password_file.or(lower.admin_password_file),
@@ -343,6 +358,11 @@ impl Options {
                 DEFAULT_SESSION_TTL_SECS,
                 "session_ttl_secs",
             )?,
+            request_header_timeout: ttl(
+                self.request_header_timeout_secs,
+                DEFAULT_REQUEST_HEADER_TIMEOUT_SECS,
+                "request_header_timeout_secs",
+            )?,
             allow_insecure_secret_files: allow_insecure,
             sources,
         })
@@ -419,6 +439,10 @@ pub fn describe(settings: &Settings) -> String {
         (
             "session_ttl_secs",
             settings.session_ttl.as_secs().to_string(),
+        ),
+        (
+            "request_header_timeout_secs",
+            settings.request_header_timeout.as_secs().to_string(),
         ),
         ("master_key_file", secret_file(&settings.master_key)),
         ("jwt_secret_file", secret_file(&settings.jwt_secret)),

@@ -393,3 +393,57 @@ async fn unknown_routes_methods_and_headers_are_handled() {
     }
     assert!(headers.get("content-security-policy").is_some());
 }
+
+#[tokio::test]
+async fn clients_that_stall_mid_request_are_disconnected() {
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+
+    let dir = tempfile::tempdir().unwrap();
+    let start = Start {
+        extra_args: vec!["--request-header-timeout-secs".into(), "1".into()],
+        ..Start::default()
+    };
+    let server = TestServer::start(dir.path(), start).await;
+    let (addr, cert) = (server.addr, dir.path().join("data/tls/cert.pem"));
+    let began = Instant::now();
+    tokio::task::spawn_blocking(move || {
+        let mut roots = rustls::RootCertStore::empty();
+        for der in CertificateDer::pem_file_iter(&cert).unwrap() {
+            roots.add(der.unwrap()).unwrap();
+        }
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let name = ServerName::try_from("127.0.0.1").unwrap();
+        let connection = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+        let tcp = std::net::TcpStream::connect(addr).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut tls = rustls::StreamOwned::new(connection, tcp);
+        // The request head never ends: no blank line follows.
+        tls.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n")
+            .unwrap();
+        let mut rest = Vec::new();
+        // Returns once the server closes the connection, with or without a reply.
+        let _ = tls.read_to_end(&mut rest);
+    })
+    .await
+    .unwrap();
+    let held = began.elapsed();
+    assert!(
+        held >= Duration::from_millis(900),
+        "closed before the timeout: {held:?}"
+    );
+    assert!(
+        held < Duration::from_secs(10),
+        "a stalled client held its connection for {held:?}"
+    );
+    assert_eq!(server.get("/health", None).await.0, StatusCode::OK);
+}
