@@ -38,6 +38,8 @@ use crate::{api, keys, tls, web};
 const GRACE_PERIOD: Duration = Duration::from_secs(15);
 /// How often API-token last-use times are written to the store.
 const TOKEN_USE_FLUSH: Duration = Duration::from_secs(30);
+/// How long a local admin client may take to send its request line.
+const ADMIN_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often expired sessions and refresh tokens are deleted.
 const SESSION_PURGE: Duration = Duration::from_secs(3600);
 
@@ -313,7 +315,9 @@ async fn admin_connection(stream: tokio::net::UnixStream, state: AppState) {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
     let mut reader = BufReader::new(read).take(admin::MAX_REQUEST_BYTES as u64);
-    let response = match reader.read_line(&mut line).await {
+    let read = tokio::time::timeout(ADMIN_READ_TIMEOUT, reader.read_line(&mut line)).await;
+    let read = read.unwrap_or_else(|_| Err(std::io::Error::other("timed out")));
+    let response = match read {
         Ok(_) => match serde_json::from_str::<AdminRequest>(&line) {
             Ok(request) => {
                 let worker = state.clone();

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::storage::{AppendOutcome, EncodedEvent, StorageError, Store};
 
@@ -18,6 +18,9 @@ use crate::storage::{AppendOutcome, EncodedEvent, StorageError, Store};
 pub const MAX_EVENTS_PER_COMMIT: usize = 50_000;
 /// Requests that may wait for the writer before senders are held back.
 const QUEUE_DEPTH: usize = 4096;
+/// Events that may be queued or in the writer at once; beyond it, requests wait for room.
+/// This bounds memory however large and numerous the batches are.
+pub const MAX_QUEUED_EVENTS: usize = 200_000;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PipelineError {
@@ -50,6 +53,9 @@ pub struct PipelineStats {
 #[derive(Clone)]
 pub struct Pipeline {
     tx: mpsc::Sender<Job>,
+    /// One permit per event queued or being written; a request holds its permits until its
+    /// reply arrives.
+    room: Arc<Semaphore>,
     pub stats: Arc<PipelineStats>,
 }
 
@@ -70,7 +76,8 @@ impl Pipeline {
         let handle = std::thread::Builder::new()
             .name("event-writer".into())
             .spawn(move || write_loop(&store, rx, &writer_stats))?;
-        Ok((Self { tx, stats }, handle))
+        let room = Arc::new(Semaphore::new(MAX_QUEUED_EVENTS));
+        Ok((Self { tx, room, stats }, handle))
     }
 
     /// Stores `events`; returns once they are durable (or known duplicates).
@@ -78,6 +85,13 @@ impl Pipeline {
         if events.is_empty() {
             return Ok(AppendOutcome::default());
         }
+        // A batch larger than the whole budget takes all of it and so runs alone.
+        let wanted = events.len().min(MAX_QUEUED_EVENTS) as u32;
+        let _room = self
+            .room
+            .acquire_many(wanted)
+            .await
+            .map_err(|_| PipelineError::Closed)?;
         let (reply, answer) = oneshot::channel();
         self.tx
             .send(Job { events, reply })
@@ -127,5 +141,64 @@ fn write_loop(store: &Store, mut rx: mpsc::Receiver<Job>, stats: &PipelineStats)
             // A caller that gave up waiting still has its events stored; nothing to undo.
             let _ = job.reply.send((outcome, batch));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Event;
+
+    fn encoded(id: &str) -> EncodedEvent {
+        EncodedEvent::new(&Event {
+            event_id: id.into(),
+            timestamp: 1,
+            received_at: 1,
+            source_ip: "192.0.2.9".parse().unwrap(),
+            event_type: "LOGIN_ATTEMPT".into(),
+            username: "u".into(),
+            success: true,
+            host: None,
+            service: None,
+            user_agent: None,
+            message: None,
+            details: None,
+        })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_submits_share_commits_and_get_their_own_outcomes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("db.redb"), 1 << 20).unwrap());
+        let (pipeline, writer) = Pipeline::start(Arc::clone(&store)).unwrap();
+        let jobs: Vec<_> = (0..200)
+            .map(|i| {
+                let pipeline = pipeline.clone();
+                // Every job repeats an id of the first hundred: 200 distinct ids in all.
+                let events = vec![encoded(&format!("e{i}")), encoded(&format!("e{}", i % 100))];
+                tokio::spawn(async move { pipeline.submit(events).await })
+            })
+            .collect();
+        let (mut accepted, mut duplicates) = (0, 0);
+        for job in jobs {
+            let outcome = job.await.unwrap().unwrap();
+            assert_eq!(outcome.accepted + outcome.duplicates, 2);
+            accepted += outcome.accepted;
+            duplicates += outcome.duplicates;
+        }
+        assert_eq!((accepted, duplicates), (200, 200));
+        assert_eq!(store.event_count().unwrap(), 200);
+        let commits = pipeline.stats.commits.load(Ordering::Relaxed);
+        assert!(
+            commits < 100,
+            "200 concurrent requests took {commits} commits"
+        );
+
+        // The writer stops once the last handle is gone.
+        drop(pipeline);
+        tokio::task::spawn_blocking(move || writer.join())
+            .await
+            .unwrap()
+            .unwrap();
     }
 }
