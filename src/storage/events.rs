@@ -317,3 +317,119 @@ mod tests {
         assert_eq!(ids, ["e16", "e14", "e12", "e10"]);
     }
 }
+
+/// The store against a plain in-memory model, under random appends (with repeated ids) and
+/// random queries (filters, time bounds, page sizes), paging every query to its end.
+#[cfg(test)]
+mod model_tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    /// A small deterministic generator (xorshift64*), so a failure replays exactly.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
+        }
+    }
+
+    fn random_event(rng: &mut Rng) -> Event {
+        Event {
+            event_id: format!("id{}", rng.below(400)),
+            timestamp: rng.below(50) as i64 - 10,
+            received_at: 0,
+            source_ip: ["192.0.2.1", "2001:db8::1", "198.51.100.7"][rng.below(3) as usize]
+                .parse()
+                .unwrap(),
+            event_type: ["LOGIN_ATTEMPT", "SUDO"][rng.below(2) as usize].into(),
+            username: ["alice", "bob", "carol"][rng.below(3) as usize].into(),
+            success: rng.below(2) == 0,
+            host: None,
+            service: None,
+            user_agent: None,
+            message: None,
+            details: None,
+        }
+    }
+
+    #[test]
+    fn queries_match_a_model_under_random_appends() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.redb"), 1 << 20).unwrap();
+        let mut rng = Rng(0x5EC0_21F1);
+        // The model: the first event stored for each id, ordered like the store's keys.
+        let mut by_id: BTreeMap<String, (i64, u64, Event)> = BTreeMap::new();
+        let mut arrival = 0u64;
+        for round in 0..60 {
+            let batches: Vec<Vec<Event>> = (0..=rng.below(3))
+                .map(|_| (0..rng.below(12)).map(|_| random_event(&mut rng)).collect())
+                .collect();
+            let encoded: Vec<Vec<EncodedEvent>> = batches
+                .iter()
+                .map(|b| b.iter().map(EncodedEvent::new).collect())
+                .collect();
+            let outcomes = store.append_batches(&encoded).unwrap();
+            for (batch, outcome) in batches.iter().zip(&outcomes) {
+                let mut expected = AppendOutcome::default();
+                for event in batch {
+                    arrival += 1;
+                    if by_id.contains_key(&event.event_id) {
+                        expected.duplicates += 1;
+                    } else {
+                        by_id.insert(
+                            event.event_id.clone(),
+                            (event.timestamp, arrival, event.clone()),
+                        );
+                        expected.accepted += 1;
+                    }
+                }
+                assert_eq!(*outcome, expected, "round {round}");
+            }
+
+            for _ in 0..4 {
+                let query = EventQuery {
+                    from: (rng.below(3) == 0).then(|| rng.below(40) as i64 - 15),
+                    to: (rng.below(3) == 0).then(|| rng.below(40) as i64),
+                    username: (rng.below(3) == 0)
+                        .then(|| ["alice", "bob", "zed"][rng.below(3) as usize].to_string()),
+                    success: (rng.below(3) == 0).then(|| rng.below(2) == 0),
+                    limit: 1 + rng.below(7) as usize,
+                    ..EventQuery::default()
+                };
+                let mut expected: Vec<&(i64, u64, Event)> = by_id
+                    .values()
+                    .filter(|(ts, _, e)| {
+                        query.from.is_none_or(|f| *ts >= f)
+                            && query.to.is_none_or(|t| *ts <= t)
+                            && query.matches(e)
+                    })
+                    .collect();
+                // Newest first: by event time, then by arrival.
+                expected.sort_by_key(|e| std::cmp::Reverse((e.0, e.1)));
+                let expected: Vec<&str> = expected
+                    .iter()
+                    .map(|(_, _, e)| e.event_id.as_str())
+                    .collect();
+
+                let mut got = Vec::new();
+                let mut page_query = query.clone();
+                loop {
+                    let page = store.query_events(&page_query).unwrap();
+                    assert!(page.events.len() <= query.limit);
+                    got.extend(page.events.into_iter().map(|e| e.event_id));
+                    match page.next {
+                        Some(cursor) => page_query.before = Some(cursor),
+                        None => break,
+                    }
+                }
+                assert_eq!(got, expected, "round {round}, query {query:?}");
+            }
+        }
+        assert_eq!(store.event_count().unwrap(), by_id.len() as u64);
+    }
+}
