@@ -48,6 +48,28 @@ pub struct Event {
     pub details: Option<String>,
 }
 
+#[cfg(test)]
+impl Event {
+    /// A failed login of `alice` from 192.0.2.1, for tests to adjust.
+    #[must_use]
+    pub fn sample(event_id: &str, timestamp: i64) -> Self {
+        Self {
+            event_id: event_id.into(),
+            timestamp,
+            received_at: timestamp,
+            source_ip: std::net::IpAddr::from([192, 0, 2, 1]),
+            event_type: "LOGIN_ATTEMPT".into(),
+            username: "alice".into(),
+            success: false,
+            host: None,
+            service: None,
+            user_agent: None,
+            message: None,
+            details: None,
+        }
+    }
+}
+
 /// Why one field of an incoming event was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {

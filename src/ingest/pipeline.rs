@@ -150,20 +150,7 @@ mod tests {
     use crate::event::Event;
 
     fn encoded(id: &str) -> EncodedEvent {
-        EncodedEvent::new(&Event {
-            event_id: id.into(),
-            timestamp: 1,
-            received_at: 1,
-            source_ip: "192.0.2.9".parse().unwrap(),
-            event_type: "LOGIN_ATTEMPT".into(),
-            username: "u".into(),
-            success: true,
-            host: None,
-            service: None,
-            user_agent: None,
-            message: None,
-            details: None,
-        })
+        EncodedEvent::new(&Event::sample(id, 1))
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -107,20 +107,7 @@ impl StorageBackend for CrashBackend {
 }
 
 fn event(id: &str, timestamp: i64) -> Event {
-    Event {
-        event_id: id.into(),
-        timestamp,
-        received_at: timestamp,
-        source_ip: "192.0.2.1".parse().unwrap(),
-        event_type: "LOGIN_ATTEMPT".into(),
-        username: "alice".into(),
-        success: false,
-        host: None,
-        service: None,
-        user_agent: None,
-        message: None,
-        details: None,
-    }
+    Event::sample(id, timestamp)
 }
 
 /// Batch `n`: five events, two of which repeat ids from the previous batch.

@@ -218,18 +218,8 @@ mod tests {
 
     fn event(id: &str, ts: i64, user: &str) -> Event {
         Event {
-            event_id: id.into(),
-            timestamp: ts,
-            received_at: ts,
-            source_ip: "203.0.113.7".parse().unwrap(),
-            event_type: "LOGIN_ATTEMPT".into(),
             username: user.into(),
-            success: false,
-            host: None,
-            service: None,
-            user_agent: None,
-            message: None,
-            details: None,
+            ..Event::sample(id, ts)
         }
     }
 
@@ -339,21 +329,15 @@ mod model_tests {
     }
 
     fn random_event(rng: &mut Rng) -> Event {
+        let id = format!("id{}", rng.below(400));
         Event {
-            event_id: format!("id{}", rng.below(400)),
-            timestamp: rng.below(50) as i64 - 10,
-            received_at: 0,
             source_ip: ["192.0.2.1", "2001:db8::1", "198.51.100.7"][rng.below(3) as usize]
                 .parse()
                 .unwrap(),
             event_type: ["LOGIN_ATTEMPT", "SUDO"][rng.below(2) as usize].into(),
             username: ["alice", "bob", "carol"][rng.below(3) as usize].into(),
             success: rng.below(2) == 0,
-            host: None,
-            service: None,
-            user_agent: None,
-            message: None,
-            details: None,
+            ..Event::sample(&id, rng.below(50) as i64 - 10)
         }
     }
 
