@@ -150,6 +150,9 @@ pub enum AdminError {
     Conflict(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// The operation's worker died (a panic); nothing to tell the caller but that.
+    #[error("operation failed: {0}")]
+    Failed(String),
 }
 
 impl AdminError {
@@ -159,7 +162,7 @@ impl AdminError {
             Self::Invalid(_) => AdminErrorKind::Invalid,
             Self::NotFound(_) => AdminErrorKind::NotFound,
             Self::Conflict(_) => AdminErrorKind::Conflict,
-            Self::Storage(_) => AdminErrorKind::Internal,
+            Self::Storage(_) | Self::Failed(_) => AdminErrorKind::Internal,
         }
     }
 }
@@ -327,12 +330,11 @@ fn create_token(
 #[must_use]
 pub fn respond(result: Result<AdminResponse, AdminError>) -> AdminResponse {
     result.unwrap_or_else(|err| {
-        let message = match &err {
-            AdminError::Storage(e) => {
-                tracing::error!(error = ?e, "admin operation failed");
-                "internal error; see the server log".to_string()
-            }
-            other => other.to_string(),
+        let message = if err.kind() == AdminErrorKind::Internal {
+            tracing::error!(error = ?err, "admin operation failed");
+            "internal error; see the server log".to_string()
+        } else {
+            err.to_string()
         };
         AdminResponse::Error {
             kind: err.kind(),

@@ -319,19 +319,7 @@ async fn admin_connection(stream: tokio::net::UnixStream, state: AppState) {
     let read = read.unwrap_or_else(|_| Err(std::io::Error::other("timed out")));
     let response = match read {
         Ok(_) => match serde_json::from_str::<AdminRequest>(&line) {
-            Ok(request) => {
-                let worker = state.clone();
-                match tokio::task::spawn_blocking(move || {
-                    admin::execute(&worker.store, Some(&worker.auth.tokens), request)
-                })
-                .await
-                {
-                    Ok(result) => admin::respond(result),
-                    Err(e) => admin::respond(Err(admin::AdminError::Invalid(format!(
-                        "operation failed: {e}"
-                    )))),
-                }
-            }
+            Ok(request) => admin::respond(state.admin(request).await),
             Err(e) => admin::respond(Err(admin::AdminError::Invalid(format!("bad request: {e}")))),
         },
         Err(e) => admin::respond(Err(admin::AdminError::Invalid(format!(

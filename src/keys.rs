@@ -131,10 +131,7 @@ pub fn load_secret(
         let text = read_secret_file(path, allow_insecure)?;
         return decode(source.what, &text);
     }
-    let bytes: Vec<u8> = match generated_len {
-        MASTER_KEY_LEN => random_bytes::<MASTER_KEY_LEN>().to_vec(),
-        _ => random_bytes::<JWT_KEY_LEN>().to_vec(),
-    };
+    let bytes = random_bytes::<JWT_KEY_LEN>()[..generated_len.min(JWT_KEY_LEN)].to_vec();
     write_private_file(path, format!("{}\n", STANDARD.encode(&bytes)).as_bytes())?;
     tracing::info!(path = %path.display(), "generated {}", source.what);
     Ok(Secret(bytes))

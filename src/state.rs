@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::admin::{self, AdminError, AdminRequest, AdminResponse};
 use crate::auth::Auth;
 use crate::config::Settings;
 use crate::ingest::pipeline::Pipeline;
@@ -20,4 +21,18 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// When the server started, for uptime on `/ready`.
     pub started_at: Instant,
+}
+
+impl AppState {
+    /// Runs an administrative operation against the store and the live token registry, on the
+    /// blocking pool because it may hash a password. Used by the API, the pages and the admin
+    /// socket alike.
+    pub async fn admin(&self, request: AdminRequest) -> Result<AdminResponse, AdminError> {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || {
+            admin::execute(&state.store, Some(&state.auth.tokens), request)
+        })
+        .await
+        .unwrap_or_else(|e| Err(AdminError::Failed(e.to_string())))
+    }
 }

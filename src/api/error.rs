@@ -155,6 +155,7 @@ impl From<AdminError> for ApiError {
             AdminError::NotFound(m) => Self::not_found(m),
             AdminError::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
             AdminError::Storage(e) => Self::internal(&e),
+            AdminError::Failed(e) => Self::internal(&e),
         }
     }
 }

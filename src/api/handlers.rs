@@ -16,7 +16,7 @@ use super::dto::{
 };
 use super::error::ApiError;
 use super::extract::{Caller, JsonBody, RawBody, media_type, unsupported_media_type};
-use crate::admin::{self, AdminRequest, AdminResponse};
+use crate::admin::{AdminRequest, AdminResponse};
 use crate::auth::jwt::Purpose;
 use crate::auth::{AuthError, Grant, Permission, Principal};
 use crate::event;
@@ -280,17 +280,6 @@ pub async fn me(caller: Caller) -> Json<MeReply> {
     })
 }
 
-/// Runs an administrative operation on the blocking pool with the live token registry.
-async fn run_admin(state: &AppState, request: AdminRequest) -> Result<AdminResponse, ApiError> {
-    let state = state.clone();
-    tokio::task::spawn_blocking(move || {
-        admin::execute(&state.store, Some(&state.auth.tokens), request)
-    })
-    .await
-    .map_err(|e| ApiError::internal(&e))?
-    .map_err(ApiError::from)
-}
-
 fn unexpected(response: &AdminResponse) -> ApiError {
     ApiError::internal(&format!("unexpected admin response {response:?}"))
 }
@@ -301,16 +290,14 @@ pub async fn create_token(
     JsonBody(request): JsonBody<TokenCreateRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let principal = caller.require(Permission::Admin)?;
-    let response = run_admin(
-        &state,
-        AdminRequest::TokenCreate {
+    let response = state
+        .admin(AdminRequest::TokenCreate {
             name: request.name,
             scopes: request.scopes,
             expires_in_days: request.expires_in_days,
             created_by: principal.label(),
-        },
-    )
-    .await?;
+        })
+        .await?;
     match response {
         AdminResponse::TokenCreated { token, info } => {
             tracing::info!(by = %principal.label(), token_id = %info.id, "API token created");
@@ -328,7 +315,7 @@ pub async fn list_tokens(
     caller: Caller,
 ) -> Result<impl IntoResponse, ApiError> {
     caller.require(Permission::Admin)?;
-    match run_admin(&state, AdminRequest::TokenList).await? {
+    match state.admin(AdminRequest::TokenList).await? {
         AdminResponse::Tokens { tokens } => Ok(Json(json!({ "tokens": tokens }))),
         other => Err(unexpected(&other)),
     }
@@ -340,7 +327,7 @@ pub async fn revoke_token(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let principal = caller.require(Permission::Admin)?;
-    match run_admin(&state, AdminRequest::TokenRevoke { id }).await? {
+    match state.admin(AdminRequest::TokenRevoke { id }).await? {
         AdminResponse::TokenRevoked { info } => {
             tracing::info!(by = %principal.label(), token_id = %info.id, "API token revoked");
             Ok(Json(json!({ "info": info })))
@@ -354,7 +341,7 @@ pub async fn list_users(
     caller: Caller,
 ) -> Result<impl IntoResponse, ApiError> {
     caller.require(Permission::Admin)?;
-    match run_admin(&state, AdminRequest::UserList).await? {
+    match state.admin(AdminRequest::UserList).await? {
         AdminResponse::Users { users } => Ok(Json(json!({ "users": users }))),
         other => Err(unexpected(&other)),
     }
@@ -366,15 +353,13 @@ pub async fn create_user(
     JsonBody(request): JsonBody<UserCreateRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let principal = caller.require(Permission::Admin)?;
-    let response = run_admin(
-        &state,
-        AdminRequest::UserAdd {
+    let response = state
+        .admin(AdminRequest::UserAdd {
             username: request.username,
             password: request.password,
             role: request.role,
-        },
-    )
-    .await?;
+        })
+        .await?;
     match response {
         AdminResponse::UserAdded { user } => {
             tracing::info!(by = %principal.label(), user = %user.username, "user created");

@@ -44,8 +44,6 @@ struct Job {
 pub struct PipelineStats {
     /// Transactions committed.
     pub commits: AtomicU64,
-    /// Events written (duplicates excluded).
-    pub events: AtomicU64,
 }
 
 /// The sending side; cheap to clone. The writer stops once every clone is dropped and the
@@ -125,8 +123,6 @@ fn write_loop(store: &Store, mut rx: mpsc::Receiver<Job>, stats: &PipelineStats)
         {
             Ok(outcomes) => {
                 stats.commits.fetch_add(1, Ordering::Relaxed);
-                let written: usize = outcomes.iter().map(|o| o.accepted).sum();
-                stats.events.fetch_add(written as u64, Ordering::Relaxed);
                 outcomes.into_iter().map(Ok).collect()
             }
             Err(err) => {

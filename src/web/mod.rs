@@ -19,7 +19,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
-use crate::admin::{self, AdminRequest, AdminResponse, TokenInfo};
+use crate::admin::{AdminErrorKind, AdminRequest, AdminResponse, TokenInfo};
 use crate::api::dto;
 use crate::api::extract::{SESSION_COOKIE, cookie};
 use crate::auth::jwt::Purpose;
@@ -482,18 +482,6 @@ struct TokensPage {
     error: Option<String>,
 }
 
-async fn run_admin(
-    state: &AppState,
-    request: AdminRequest,
-) -> Result<Result<AdminResponse, admin::AdminError>, Response> {
-    let state = state.clone();
-    tokio::task::spawn_blocking(move || {
-        admin::execute(&state.store, Some(&state.auth.tokens), request)
-    })
-    .await
-    .map_err(|e| internal(&e))
-}
-
 async fn tokens_view(
     state: &AppState,
     session: &Session,
@@ -501,11 +489,10 @@ async fn tokens_view(
     error: Option<String>,
     status: StatusCode,
 ) -> Response {
-    let tokens = match run_admin(state, AdminRequest::TokenList).await {
-        Ok(Ok(AdminResponse::Tokens { tokens })) => tokens,
-        Ok(Ok(other)) => return internal(&other),
-        Ok(Err(e)) => return internal(&e),
-        Err(response) => return response,
+    let tokens = match state.admin(AdminRequest::TokenList).await {
+        Ok(AdminResponse::Tokens { tokens }) => tokens,
+        Ok(other) => return internal(&other),
+        Err(e) => return internal(&e),
     };
     let nav = session.nav(state);
     let mut response = render(&TokensPage {
@@ -562,14 +549,14 @@ async fn token_create(
         expires_in_days,
         created_by: format!("user:{}", session.username),
     };
-    match run_admin(&state, request).await {
-        Ok(Ok(AdminResponse::TokenCreated { token, info })) => {
+    match state.admin(request).await {
+        Ok(AdminResponse::TokenCreated { token, info }) => {
             tracing::info!(by = %session.username, token_id = %info.id, "API token created");
             tokens_view(&state, &session, Some(token), None, StatusCode::CREATED).await
         }
-        Ok(Ok(other)) => internal(&other),
-        Ok(Err(admin::AdminError::Storage(e))) => internal(&e),
-        Ok(Err(e)) => {
+        Ok(other) => internal(&other),
+        Err(e) if e.kind() == AdminErrorKind::Internal => internal(&e),
+        Err(e) => {
             tokens_view(
                 &state,
                 &session,
@@ -579,7 +566,6 @@ async fn token_create(
             )
             .await
         }
-        Err(response) => response,
     }
 }
 
@@ -596,14 +582,14 @@ async fn token_revoke(
     if let Err(response) = check_csrf(&state, &session, &form) {
         return response;
     }
-    match run_admin(&state, AdminRequest::TokenRevoke { id }).await {
-        Ok(Ok(AdminResponse::TokenRevoked { info })) => {
+    match state.admin(AdminRequest::TokenRevoke { id }).await {
+        Ok(AdminResponse::TokenRevoked { info }) => {
             tracing::info!(by = %session.username, token_id = %info.id, "API token revoked");
             Redirect::to("/tokens").into_response()
         }
-        Ok(Ok(other)) => internal(&other),
-        Ok(Err(admin::AdminError::Storage(e))) => internal(&e),
-        Ok(Err(e)) => {
+        Ok(other) => internal(&other),
+        Err(e) if e.kind() == AdminErrorKind::Internal => internal(&e),
+        Err(e) => {
             tokens_view(
                 &state,
                 &session,
@@ -613,6 +599,5 @@ async fn token_revoke(
             )
             .await
         }
-        Err(response) => response,
     }
 }
