@@ -121,6 +121,17 @@ async fn events_are_filtered_and_paged_newest_first() {
 }
 
 /// Sends a bad request and checks status, error code and a fragment of the message.
+/// A bad request: credential, content type, body, then the expected status, code and a
+/// fragment of the message.
+type ErrorCase<'a> = (
+    Option<&'a str>,
+    &'a str,
+    String,
+    StatusCode,
+    &'a str,
+    &'a str,
+);
+
 async fn expect_error(
     server: &TestServer,
     token: Option<&str>,
@@ -162,106 +173,105 @@ async fn bad_ingest_input_is_rejected_clearly_and_changes_nothing() {
     assert_eq!(status, StatusCode::ACCEPTED);
     let json_type = "application/json";
 
-    expect_error(
-        &server,
-        Some(&token),
-        json_type,
-        "{\"event_id\": \"x\",\n \"success\": }",
-        StatusCode::BAD_REQUEST,
-        "invalid_json",
-        "line 2, column 13",
-    )
-    .await;
-    expect_error(
-        &server,
-        Some(&token),
-        "application/x-ndjson",
-        &format!("{}\nnot json\n", event("nd-1")),
-        StatusCode::BAD_REQUEST,
-        "invalid_json",
-        "line 2",
-    )
-    .await;
-    expect_error(
-        &server,
-        Some(&token),
-        json_type,
-        "",
-        StatusCode::BAD_REQUEST,
-        "empty_body",
-        "empty",
-    )
-    .await;
-    expect_error(
-        &server,
-        Some(&token),
-        json_type,
-        "\"text\"",
-        StatusCode::BAD_REQUEST,
-        "invalid_json",
-        "object or an array",
-    )
-    .await;
-    expect_error(
-        &server,
-        Some(&token),
-        "text/plain",
-        &event("t").to_string(),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "unsupported_media_type",
-        "application/json",
-    )
-    .await;
-    expect_error(
-        &server,
-        Some(&token),
-        json_type,
-        &Value::Array(vec![event("big"); 40]).to_string(),
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
-        "max_body_bytes",
-    )
-    .await;
-    expect_error(
-        &server,
-        None,
-        json_type,
-        &event("anon").to_string(),
-        StatusCode::UNAUTHORIZED,
-        "unauthorized",
-        "credentials",
-    )
-    .await;
-    expect_error(
-        &server,
-        Some("sfy_0123456789abcdef_forged"),
-        json_type,
-        &event("forged").to_string(),
-        StatusCode::UNAUTHORIZED,
-        "unauthorized",
-        "credentials",
-    )
-    .await;
-    expect_error(
-        &server,
-        Some("not-a-jwt"),
-        json_type,
-        &event("jwt").to_string(),
-        StatusCode::UNAUTHORIZED,
-        "unauthorized",
-        "credentials",
-    )
-    .await;
-    expect_error(
-        &server,
-        Some(&read_only),
-        json_type,
-        &event("ro").to_string(),
-        StatusCode::FORBIDDEN,
-        "forbidden",
-        "do not grant",
-    )
-    .await;
+    let ndjson = "application/x-ndjson";
+    let (anon, forged, not_jwt) = (event("anon"), event("forged"), event("jwt"));
+    let (text, read_only_event) = (event("t"), event("ro"));
+    let too_big = Value::Array(vec![event("big"); 40]).to_string();
+    let broken_ndjson = format!("{}\nnot json\n", event("nd-1"));
+    let cases: [ErrorCase; 10] = [
+        (
+            Some(&token),
+            json_type,
+            "{\"event_id\": \"x\",\n \"success\": }".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            "line 2, column 13",
+        ),
+        (
+            Some(&token),
+            ndjson,
+            broken_ndjson,
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            "line 2",
+        ),
+        (
+            Some(&token),
+            json_type,
+            String::new(),
+            StatusCode::BAD_REQUEST,
+            "empty_body",
+            "empty",
+        ),
+        (
+            Some(&token),
+            json_type,
+            "\"text\"".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            "object or an array",
+        ),
+        (
+            Some(&token),
+            "text/plain",
+            text.to_string(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "application/json",
+        ),
+        (
+            Some(&token),
+            json_type,
+            too_big,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "max_body_bytes",
+        ),
+        (
+            None,
+            json_type,
+            anon.to_string(),
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "credentials",
+        ),
+        (
+            Some("sfy_0123456789abcdef_forged"),
+            json_type,
+            forged.to_string(),
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "credentials",
+        ),
+        (
+            Some("not-a-jwt"),
+            json_type,
+            not_jwt.to_string(),
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "credentials",
+        ),
+        (
+            Some(&read_only),
+            json_type,
+            read_only_event.to_string(),
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "do not grant",
+        ),
+    ];
+    for (credential, content_type, body, status, code, fragment) in cases {
+        expect_error(
+            &server,
+            credential,
+            content_type,
+            &body,
+            status,
+            code,
+            fragment,
+        )
+        .await;
+    }
 
     // A single bad event is a 400 naming the field; in a batch it is rejected by index.
     let mut bad_ip = event("bad-ip");

@@ -22,6 +22,34 @@ fn set_cookies(response: &Response) -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// A GET with the session cookie.
+async fn get_as(server: &TestServer, path: &str, session: &str) -> Response {
+    server
+        .client
+        .get(server.url(path))
+        .header(COOKIE, session)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A form POST with the session cookie.
+async fn post_form_as(
+    server: &TestServer,
+    path: &str,
+    session: &str,
+    form: &[(&str, &str)],
+) -> Response {
+    server
+        .client
+        .post(server.url(path))
+        .header(COOKIE, session)
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// The value of the hidden `csrf` field in a page.
 fn csrf_field(html: &str) -> String {
     let at =
@@ -121,13 +149,7 @@ async fn login_pages_escaping_and_logout() {
     );
 
     let session = login(&server, "admin", ADMIN_PASSWORD).await;
-    let response = server
-        .client
-        .get(server.url("/events"))
-        .header(COOKIE, &session)
-        .send()
-        .await
-        .unwrap();
+    let response = get_as(&server, "/events", &session).await;
     assert_eq!(response.status(), StatusCode::OK);
     let csp = response.headers()["content-security-policy"]
         .to_str()
@@ -144,13 +166,7 @@ async fn login_pages_escaping_and_logout() {
     assert!(html.contains("Stored events: 1"));
 
     // The same cookie also reads the JSON API, but cannot change anything through it.
-    let response = server
-        .client
-        .get(server.url("/api/v1/auth/me"))
-        .header(COOKIE, &session)
-        .send()
-        .await
-        .unwrap();
+    let response = get_as(&server, "/api/v1/auth/me", &session).await;
     assert_eq!(response.status(), StatusCode::OK);
     let response = server
         .client
@@ -163,39 +179,13 @@ async fn login_pages_escaping_and_logout() {
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 
     // Logout needs the CSRF token, then the cookie is dead.
-    let response = server
-        .client
-        .post(server.url("/logout"))
-        .header(COOKIE, &session)
-        .form(&[("csrf", "forged")])
-        .send()
-        .await
-        .unwrap();
+    let response = post_form_as(&server, "/logout", &session, &[("csrf", "forged")]).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    let page = server
-        .client
-        .get(server.url("/events"))
-        .header(COOKIE, &session)
-        .send()
-        .await
-        .unwrap();
+    let page = get_as(&server, "/events", &session).await;
     let csrf = csrf_field(&page.text().await.unwrap());
-    let response = server
-        .client
-        .post(server.url("/logout"))
-        .header(COOKIE, &session)
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let response = post_form_as(&server, "/logout", &session, &[("csrf", csrf.as_str())]).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    let response = server
-        .client
-        .get(server.url("/events"))
-        .header(COOKIE, &session)
-        .send()
-        .await
-        .unwrap();
+    let response = get_as(&server, "/events", &session).await;
     assert_eq!(response.headers()[LOCATION], "/login");
 }
 
@@ -214,27 +204,20 @@ async fn admins_manage_tokens_from_the_page_and_viewers_cannot() {
     assert_eq!(status, StatusCode::CREATED);
 
     let session = login(&server, "admin", ADMIN_PASSWORD).await;
-    let page = server
-        .client
-        .get(server.url("/tokens"))
-        .header(COOKIE, &session)
-        .send()
-        .await
-        .unwrap();
+    let page = get_as(&server, "/tokens", &session).await;
     assert_eq!(page.status(), StatusCode::OK);
     let csrf = csrf_field(&page.text().await.unwrap());
-    let response = server
-        .client
-        .post(server.url("/tokens"))
-        .header(COOKIE, &session)
-        .form(&[
+    let response = post_form_as(
+        &server,
+        "/tokens",
+        &session,
+        &[
             ("name", "from the page"),
             ("scope_ingest", "on"),
             ("csrf", csrf.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let html = response.text().await.unwrap();
     let at = html.find("sfy_").expect("the new token is shown once");
@@ -250,41 +233,17 @@ async fn admins_manage_tokens_from_the_page_and_viewers_cannot() {
         StatusCode::ACCEPTED
     );
 
-    let page = server
-        .client
-        .get(server.url("/tokens"))
-        .header(COOKIE, &session)
-        .send()
-        .await
-        .unwrap();
+    let page = get_as(&server, "/tokens", &session).await;
     let html = page.text().await.unwrap();
     assert!(html.contains("from the page"));
     assert!(!html.contains(&token), "the secret must not be shown again");
 
     let viewer = login(&server, "vic", "viewer password 2").await;
-    let response = server
-        .client
-        .get(server.url("/tokens"))
-        .header(COOKIE, &viewer)
-        .send()
-        .await
-        .unwrap();
+    let response = get_as(&server, "/tokens", &viewer).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    let response = server
-        .client
-        .get(server.url("/events"))
-        .header(COOKIE, &viewer)
-        .send()
-        .await
-        .unwrap();
+    let response = get_as(&server, "/events", &viewer).await;
     assert_eq!(response.status(), StatusCode::OK);
-    let response = server
-        .client
-        .get(server.url("/no-such-page"))
-        .header(COOKIE, &viewer)
-        .send()
-        .await
-        .unwrap();
+    let response = get_as(&server, "/no-such-page", &viewer).await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert!(
         response
