@@ -94,6 +94,17 @@ pub fn decode(body: &[u8], format: Format, received_at: i64) -> Result<Decoded, 
     let mut decoded = Decoded::default();
     match format {
         Format::Json if first == b'[' => {
+            // The common case in one pass; any error takes the item-by-item path, which finds
+            // out whether the body or an item is at fault.
+            if let Ok(items) = serde_json::from_slice::<Vec<WireEvent<'_>>>(body) {
+                if items.len() > MAX_EVENTS_PER_REQUEST {
+                    return Err(DecodeError::TooMany);
+                }
+                for (index, wire) in items.into_iter().enumerate() {
+                    decoded.push_built(index, build(wire, received_at));
+                }
+                return Ok(decoded);
+            }
             let items: Vec<&RawValue> = serde_json::from_slice(body).map_err(|e| syntax(&e, 0))?;
             if items.len() > MAX_EVENTS_PER_REQUEST {
                 return Err(DecodeError::TooMany);
@@ -119,9 +130,14 @@ pub fn decode(body: &[u8], format: Format, received_at: i64) -> Result<Decoded, 
                 if index == MAX_EVENTS_PER_REQUEST {
                     return Err(DecodeError::TooMany);
                 }
-                let raw: &RawValue =
-                    serde_json::from_slice(line).map_err(|e| syntax(&e, line_no))?;
-                decoded.push(index, raw, received_at);
+                // One pass for a well-formed event; the two-pass path only for errors.
+                if let Ok(wire) = serde_json::from_slice::<WireEvent<'_>>(line) {
+                    decoded.push_built(index, build(wire, received_at));
+                } else {
+                    let raw: &RawValue =
+                        serde_json::from_slice(line).map_err(|e| syntax(&e, line_no))?;
+                    decoded.push(index, raw, received_at);
+                }
                 index += 1;
             }
         }
@@ -131,7 +147,11 @@ pub fn decode(body: &[u8], format: Format, received_at: i64) -> Result<Decoded, 
 
 impl Decoded {
     fn push(&mut self, index: usize, raw: &RawValue, received_at: i64) {
-        match parse_event(raw, received_at) {
+        self.push_built(index, parse_event(raw, received_at));
+    }
+
+    fn push_built(&mut self, index: usize, result: Result<Event, FieldError>) {
+        match result {
             Ok(event) => self.events.push(event),
             Err(error) => self.rejected.push(Rejection {
                 index,

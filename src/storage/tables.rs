@@ -37,9 +37,11 @@ pub const RECORD_V1: u8 = 1;
 
 /// Encodes a record as its version byte followed by postcard.
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    let mut out = vec![RECORD_V1];
+    // Sized for a typical event, so that encoding one seldom grows the buffer.
+    let mut out = Vec::with_capacity(192);
+    out.push(RECORD_V1);
     // Serialising plain structs into a Vec cannot fail.
-    out.extend(postcard::to_allocvec(value).expect("postcard encoding into a Vec"));
+    postcard::to_io(value, &mut out).expect("postcard encoding into a Vec");
     out
 }
 
