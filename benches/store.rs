@@ -7,6 +7,7 @@
 //! benchmark (`bench/run.sh`) shares its cores with the load generator, this one does not.
 //! Settings: `COMMITS` (default 400), `BATCHES_PER_COMMIT` (4), `ROUNDS` (3, median reported).
 
+use std::fmt::Write as _;
 use std::time::Instant;
 
 use securify::ingest::json::{Format, decode};
@@ -40,15 +41,16 @@ fn body(request: usize) -> Vec<u8> {
     let second = 1_767_225_600 + request;
     let (h, m, s) = ((second / 3600) % 24, (second / 60) % 60, second % 60);
     for i in 0..BATCH {
-        body.push_str(&format!(
+        let _ = writeln!(
+            body,
             "{{\"event_id\":\"b-{request:09}-{i:04}\",\"timestamp\":\"2026-01-01T{h:02}:{m:02}:{s:02}Z\",\
              \"source_ip\":\"203.0.{}.{}\",\"event_type\":\"LOGIN_ATTEMPT\",\"username\":\"user{}\",\
-             \"success\":{},\"service\":\"sshd\"}}\n",
+             \"success\":{},\"service\":\"sshd\"}}",
             i % 250,
             (i / 250) % 250,
             i * 7 % 20_000,
             i % 7 == 0
-        ));
+        );
     }
     body.into_bytes()
 }
