@@ -2,4 +2,5 @@
 //! ([`pipeline`]). Nothing here knows about HTTP.
 
 pub mod json;
+pub mod parse;
 pub mod pipeline;

@@ -1,0 +1,289 @@
+//! Syslog framing: splits a line into its header (time, host, program, pid) and message.
+//!
+//! Understands RFC 3164 (`Mar  2 00:00:03 host sshd[123]: msg`, optionally after `<PRI>`), the
+//! RFC 3339 timestamps rsyslog writes with its high-precision template
+//! (`2026-03-02T00:00:03.123456+01:00 host sshd[123]: msg`), RFC 5424
+//! (`<PRI>1 TIMESTAMP HOST APP PROCID MSGID SD MSG`), and bare messages with no header at all.
+//! Nothing here fails: what does not look like a header is message.
+
+use super::LineTime;
+
+/// A line split into its syslog header fields and the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Framed<'a> {
+    pub time: Option<LineTime>,
+    pub host: Option<&'a str>,
+    pub program: Option<&'a str>,
+    pub pid: Option<u32>,
+    pub message: &'a str,
+}
+
+impl<'a> Framed<'a> {
+    fn bare(message: &'a str) -> Self {
+        Self {
+            time: None,
+            host: None,
+            program: None,
+            pid: None,
+            message,
+        }
+    }
+}
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// Splits `line` (without its line terminator).
+#[must_use]
+pub fn split(line: &str) -> Framed<'_> {
+    let line = line.trim_end_matches(['\r', '\n']);
+    let (body, had_priority) = strip_priority(line);
+    if let Some(framed) = body
+        .strip_prefix("1 ")
+        .filter(|_| had_priority)
+        .and_then(rfc5424)
+    {
+        return framed;
+    }
+    if let Some((time, rest)) = rfc3164_time(body).or_else(|| rfc3339_time(body)) {
+        let (host, rest) = next_word(rest);
+        let framed = tag(rest);
+        return Framed {
+            time: Some(time),
+            host,
+            ..framed
+        };
+    }
+    if had_priority {
+        // `<PRI>tag: msg`, as some devices send to a syslog port.
+        return tag(body);
+    }
+    Framed::bare(line)
+}
+
+/// `<PRI>` at the start of a line; the priority itself is not used.
+fn strip_priority(line: &str) -> (&str, bool) {
+    let Some(rest) = line.strip_prefix('<') else {
+        return (line, false);
+    };
+    match rest.find('>') {
+        Some(end) if (1..=3).contains(&end) && rest[..end].bytes().all(|b| b.is_ascii_digit()) => {
+            (&rest[end + 1..], true)
+        }
+        _ => (line, false),
+    }
+}
+
+fn next_word(text: &str) -> (Option<&str>, &str) {
+    let text = text.trim_start_matches(' ');
+    match text.split_once(' ') {
+        Some((word, rest)) if !word.is_empty() => (Some(word), rest),
+        _ => (None, text),
+    }
+}
+
+/// `Mmm dd hh:mm:ss` (day space-padded or not), optionally with a fraction of a second.
+fn rfc3164_time(text: &str) -> Option<(LineTime, &str)> {
+    let month = MONTHS.iter().position(|m| text.starts_with(m))? as u8 + 1;
+    let rest = text.get(3..)?.strip_prefix(' ')?.trim_start_matches(' ');
+    let (day, rest) = rest.split_once(' ')?;
+    let day: u8 = day.parse().ok().filter(|d| (1..=31).contains(d))?;
+    let (clock, rest) = rest.split_once(' ')?;
+    let (hms, fraction) = match clock.split_once('.') {
+        Some((hms, fraction)) => (hms, Some(fraction)),
+        None => (clock, None),
+    };
+    let mut parts = hms.split(':').map(|p| p.parse::<u8>().ok());
+    let (hour, minute, second) = (parts.next()??, parts.next()??, parts.next()??);
+    if parts.next().is_some() || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let micros = match fraction {
+        Some(f) => fraction_micros(f)?,
+        None => 0,
+    };
+    Some((
+        LineTime::WithoutYear {
+            month,
+            day,
+            hour,
+            minute,
+            second,
+            micros,
+        },
+        rest,
+    ))
+}
+
+/// Up to six digits of a fraction of a second, as microseconds.
+fn fraction_micros(digits: &str) -> Option<u32> {
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let kept = &digits[..digits.len().min(6)];
+    let value: u32 = kept.parse().ok()?;
+    Some(value * 10u32.pow(6 - kept.len() as u32))
+}
+
+/// An RFC 3339 timestamp as the first word.
+fn rfc3339_time(text: &str) -> Option<(LineTime, &str)> {
+    let (word, rest) = text.split_once(' ')?;
+    if word.len() < 20 || !word.as_bytes()[0].is_ascii_digit() {
+        return None;
+    }
+    let micros = crate::event::parse_timestamp("timestamp", word).ok()?;
+    Some((LineTime::Absolute(micros), rest))
+}
+
+/// `program[pid]: message` or `program: message`.
+fn tag(text: &str) -> Framed<'_> {
+    let text = text.trim_start_matches(' ');
+    let Some((head, message)) = text
+        .split_once(": ")
+        .or_else(|| text.strip_suffix(':').map(|head| (head, "")))
+    else {
+        return Framed::bare(text);
+    };
+    if head.is_empty() || head.contains(' ') || head.len() > 64 {
+        return Framed::bare(text);
+    }
+    let (program, pid) = match head.strip_suffix(']').and_then(|h| h.split_once('[')) {
+        Some((program, pid)) => (program, pid.parse().ok()),
+        None => (head, None),
+    };
+    Framed {
+        time: None,
+        host: None,
+        program: Some(program),
+        pid,
+        message,
+    }
+}
+
+/// `TIMESTAMP HOST APP PROCID MSGID SD MSG` after `<PRI>1 `.
+fn rfc5424(text: &str) -> Option<Framed<'_>> {
+    let mut rest = text;
+    let mut fields = [""; 5];
+    for field in &mut fields {
+        let (word, tail) = rest.split_once(' ')?;
+        *field = word;
+        rest = tail;
+    }
+    let [timestamp, host, app, procid, _msgid] = fields;
+    let message = skip_structured_data(rest)?;
+    let message = message.strip_prefix('\u{feff}').unwrap_or(message);
+    let time = if timestamp == "-" {
+        None
+    } else {
+        Some(LineTime::Absolute(
+            crate::event::parse_timestamp("timestamp", timestamp).ok()?,
+        ))
+    };
+    Some(Framed {
+        time,
+        host: present(host),
+        program: present(app),
+        pid: present(procid).and_then(|p| p.parse().ok()),
+        message,
+    })
+}
+
+/// An RFC 5424 header field, `-` meaning absent.
+fn present(value: &str) -> Option<&str> {
+    (value != "-").then_some(value)
+}
+
+/// The message after RFC 5424 structured data: `-` or `[id k="v" ...][...]`, then a space.
+fn skip_structured_data(text: &str) -> Option<&str> {
+    if let Some(rest) = text.strip_prefix('-') {
+        return Some(rest.strip_prefix(' ').unwrap_or(rest));
+    }
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while bytes.get(i) == Some(&b'[') {
+        let mut in_quotes = false;
+        i += 1;
+        loop {
+            match bytes.get(i)? {
+                b'\\' if in_quotes => i += 1,
+                b'"' => in_quotes = !in_quotes,
+                b']' if !in_quotes => break,
+                _ => {}
+            }
+            i += 1;
+        }
+        i += 1;
+    }
+    if i == 0 {
+        return None;
+    }
+    let rest = &text[i..];
+    Some(rest.strip_prefix(' ').unwrap_or(rest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn without_year(month: u8, day: u8, hour: u8, minute: u8, second: u8) -> LineTime {
+        LineTime::WithoutYear {
+            month,
+            day,
+            hour,
+            minute,
+            second,
+            micros: 0,
+        }
+    }
+
+    #[test]
+    fn rfc3164_lines() {
+        let framed = split("Mar  2 00:00:03 srv01 sshd[108828]: Invalid user pi from 1.2.3.4");
+        assert_eq!(
+            framed,
+            Framed {
+                time: Some(without_year(3, 2, 0, 0, 3)),
+                host: Some("srv01"),
+                program: Some("sshd"),
+                pid: Some(108_828),
+                message: "Invalid user pi from 1.2.3.4",
+            }
+        );
+        let framed = split("<86>Dec 10 06:55:46 LabSZ sudo:  alice : TTY=pts/0 ; COMMAND=/bin/ls");
+        assert_eq!(framed.time, Some(without_year(12, 10, 6, 55, 46)));
+        assert_eq!(framed.program, Some("sudo"));
+        assert_eq!(framed.pid, None);
+        assert_eq!(framed.message, " alice : TTY=pts/0 ; COMMAND=/bin/ls");
+    }
+
+    #[test]
+    fn rfc3339_and_rfc5424_lines() {
+        let framed =
+            split("2026-03-02T00:00:03.250000+01:00 srv01 sshd[7]: Accepted publickey for bob");
+        assert_eq!(framed.time, Some(LineTime::Absolute(1_772_406_003_250_000)));
+        assert_eq!(
+            (framed.host, framed.program, framed.pid),
+            (Some("srv01"), Some("sshd"), Some(7))
+        );
+        let framed = split(
+            "<38>1 2026-03-01T23:00:03Z srv01 sshd 7 - [meta x=\"a]b\"] Failed password for root",
+        );
+        assert_eq!(framed.time, Some(LineTime::Absolute(1_772_406_003_000_000)));
+        assert_eq!(framed.message, "Failed password for root");
+        assert_eq!(split("<38>1 - - - - - - hello").message, "hello");
+    }
+
+    #[test]
+    fn anything_else_is_a_bare_message() {
+        for line in [
+            "Failed password for root from 1.2.3.4 port 22 ssh2",
+            "",
+            "Mar 99 00:00:00 host x: y",
+            "<999>oops",
+        ] {
+            let framed = split(line);
+            assert_eq!((framed.time, framed.program), (None, None), "{line}");
+        }
+    }
+}
