@@ -3,6 +3,7 @@
 //! can be kept and mined for templates.
 
 pub mod auth;
+pub mod miner;
 pub mod syslog;
 
 use time::{Date, Month, PrimitiveDateTime, Time, UtcOffset};
