@@ -55,6 +55,30 @@ enum Command {
         #[command(flatten)]
         config: ConfigArgs,
     },
+    /// Show, line by line, what the appliance makes of an auth log (nothing is stored)
+    Explain(ExplainArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ExplainArgs {
+    /// The log file, or `-` for standard input
+    #[arg(value_name = "FILE")]
+    input: std::path::PathBuf,
+    /// One JSON object per line instead of a readable summary
+    #[arg(long)]
+    json: bool,
+    /// Year of syslog timestamps that carry none (RFC 3164); default: this year, or last year
+    /// for dates that would lie in the future
+    #[arg(long)]
+    year: Option<i32>,
+    /// Offset from UTC of timestamps that carry none, e.g. `+02:00`; default: UTC
+    #[arg(long, default_value = "UTC", value_parser = utc_offset)]
+    utc_offset: time::UtcOffset,
+}
+
+fn utc_offset(text: &str) -> Result<time::UtcOffset, String> {
+    crate::ingest::parse::parse_utc_offset(text)
+        .ok_or_else(|| format!("expected UTC or an offset like +02:00, got {text:?}"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -131,6 +155,40 @@ pub fn run() -> anyhow::Result<ExitCode> {
         }
         Command::Token { command, config } => token(&resolve(config, leaf)?, command),
         Command::User { command, config } => user(&resolve(config, leaf)?, command),
+        Command::Explain(args) => explain(&args),
+    }
+}
+
+fn explain(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
+    let clock = match args.year {
+        Some(year) => crate::ingest::parse::LineClock::new(year, args.utc_offset),
+        // This year, except for dates that would lie ahead (more than a day, for clock skew).
+        None => crate::ingest::parse::LineClock::new(
+            time::OffsetDateTime::now_utc().year(),
+            args.utc_offset,
+        )
+        .not_after(crate::now_micros() + 86_400_000_000),
+    };
+    let stdout = std::io::stdout().lock();
+    let out = std::io::BufWriter::new(stdout);
+    let summary = if args.input.as_os_str() == "-" {
+        crate::explain::explain(std::io::stdin().lock(), out, args.json, clock)
+    } else {
+        let file = std::fs::File::open(&args.input)
+            .with_context(|| format!("cannot open {}", args.input.display()))?;
+        crate::explain::explain(std::io::BufReader::new(file), out, args.json, clock)
+    };
+    match summary {
+        Ok(summary) => {
+            eprintln!(
+                "{} lines, {} understood by a rule, {} templates",
+                summary.lines, summary.understood, summary.templates
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        // A closed pipe (`| head`) ends the output; it is not a failure.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        Err(e) => Err(e).context("cannot explain the input"),
     }
 }
 

@@ -7,7 +7,9 @@
 //! - [`state`]: the handles every request handler shares.
 //! - [`event`]: the normalised login/auth event and its validated field types.
 //! - [`storage`]: redb, the source of truth: events, users, tokens, sessions.
-//! - [`ingest`]: decoding request bodies into events and the group-commit pipeline.
+//! - [`ingest`]: decoding request bodies into events, the group-commit pipeline, and raw log
+//!   lines (syslog framing, auth-message rules, the template miner).
+//! - [`explain`]: `securify explain`, what the appliance makes of each line of a log.
 //! - [`auth`]: passwords, JWTs, API tokens, roles and the request principal.
 //! - [`keys`]: the master key and JWT signing key, generated on first start or supplied.
 //! - [`tls`]: the self-signed certificate bootstrap and the rustls configuration.
@@ -23,6 +25,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod event;
+pub mod explain;
 pub mod ingest;
 pub mod keys;
 pub mod state;

@@ -1,5 +1,6 @@
 //! The command line: first-start password, `token` and `user` with and without a running
-//! server, configuration precedence and errors, secret-file permissions, supplied certificates.
+//! server, configuration precedence and errors, secret-file permissions, supplied certificates,
+//! and `explain` on a real log.
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
@@ -237,4 +238,67 @@ async fn readable_secret_files_are_refused_and_supplied_certificates_used() {
         "no certificate may be generated"
     );
     assert_eq!(server.get("/health", None).await.0, StatusCode::OK);
+}
+
+#[test]
+fn explain_reads_a_real_sshd_log_line_by_line() {
+    let log = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/loghub-openssh/OpenSSH_2k.log"
+    );
+    let output = Command::new(BIN)
+        .args(["explain", "--json", "--year", "2017", log])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let lines: Vec<serde_json::Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2000);
+    for line in &lines {
+        for key in ["parser", "event_type", "template_id", "template", "fields"] {
+            assert!(line.get(key).is_some(), "{key} missing in {line}");
+        }
+        assert!(line["event_type"].is_string(), "not understood: {line}");
+    }
+    assert_eq!(lines[0]["time"], "2017-12-10T06:55:46Z");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("2000 lines, 2000 understood by a rule, 27 templates"),
+        "{stderr}"
+    );
+
+    // Standard input, readable output.
+    let mut child = Command::new(BIN)
+        .args(["explain", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(b"Mar  2 00:00:03 srv01 sudo: eve : user NOT in sudoers ; TTY=pts/1 ; PWD=/ ; USER=root ; COMMAND=/bin/sh\n")
+            .unwrap();
+    }
+    let output = child.wait_with_output().unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.contains("SUDO_FAILED (sudo)"), "{text}");
+
+    // Clear errors for a missing file and a bad offset.
+    let missing = Command::new(BIN)
+        .args(["explain", "/nonexistent/auth.log"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot open /nonexistent/auth.log"));
+    let bad = Command::new(BIN)
+        .args(["explain", "--utc-offset", "Mars/Olympus", log])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("expected UTC or an offset like +02:00"));
 }

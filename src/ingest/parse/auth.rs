@@ -97,6 +97,8 @@ pub enum Outcome {
 /// One authentication message, understood.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthRecord {
+    /// The family of messages that recognised the line (`sshd`, `pam`, `sudo`, …).
+    pub parser: &'static str,
     pub kind: Kind,
     pub outcome: Outcome,
     /// The account the event is about (the one logging in, running sudo, being created).
@@ -121,6 +123,7 @@ pub struct AuthRecord {
 impl AuthRecord {
     fn new(kind: Kind, outcome: Outcome) -> Self {
         Self {
+            parser: "",
             kind,
             outcome,
             user: None,
@@ -161,25 +164,35 @@ pub fn parse(program: Option<&str>, message: &str) -> Option<AuthRecord> {
         return Some(record);
     }
     let program = program.map(|p| p.rsplit('/').next().unwrap_or(p));
-    match program {
-        Some("sshd" | "sshd-session") => sshd(message).or_else(|| pam(message)),
-        Some("sudo") => sudo(message).or_else(|| pam(message)),
-        Some("su") => su(message).or_else(|| pam(message)),
+    let rules: &[Rule] = match program {
+        Some("sshd" | "sshd-session") => &[SSHD, PAM],
+        Some("sudo") => &[SUDO, PAM],
+        Some("su") => &[SU, PAM],
         Some(
             "useradd" | "usermod" | "userdel" | "groupadd" | "gpasswd" | "passwd" | "chpasswd",
-        ) => accounts(message).or_else(|| pam(message)),
-        Some("systemd-logind") => logind(message),
-        Some("dropbear") => dropbear(message),
-        Some(_) => pam(message),
-        None => sshd(message)
-            .or_else(|| pam(message))
-            .or_else(|| sudo(message))
-            .or_else(|| su(message))
-            .or_else(|| accounts(message))
-            .or_else(|| logind(message))
-            .or_else(|| dropbear(message)),
-    }
+        ) => &[ACCOUNTS, PAM],
+        Some("systemd-logind") => &[LOGIND],
+        Some("dropbear") => &[DROPBEAR],
+        Some(_) => &[PAM],
+        None => &[SSHD, PAM, SUDO, SU, ACCOUNTS, LOGIND, DROPBEAR],
+    };
+    rules.iter().find_map(|(name, rule)| {
+        rule(message).map(|mut record| {
+            record.parser = name;
+            record
+        })
+    })
 }
+
+/// A family of messages: its name (reported as the parser) and its reader.
+type Rule = (&'static str, fn(&str) -> Option<AuthRecord>);
+const SSHD: Rule = ("sshd", sshd);
+const PAM: Rule = ("pam", pam);
+const SUDO: Rule = ("sudo", sudo);
+const SU: Rule = ("su", su);
+const ACCOUNTS: Rule = ("accounts", accounts);
+const LOGIND: Rule = ("systemd-logind", logind);
+const DROPBEAR: Rule = ("dropbear", dropbear);
 
 /// `message repeated N times: [ inner]`
 fn repeated(message: &str) -> Option<(u32, &str)> {

@@ -53,6 +53,76 @@ impl LineTime {
     }
 }
 
+/// Resolves the year-less times of a file or stream read in order: starts in `year` and moves
+/// to the next year when the month goes back by more than half a year (December → January).
+#[derive(Debug, Clone, Copy)]
+pub struct LineClock {
+    year: i32,
+    offset: UtcOffset,
+    last_month: Option<u8>,
+    /// Times later than this (µs) are read as last year's: a log does not come from the future.
+    not_after: Option<i64>,
+}
+
+impl LineClock {
+    #[must_use]
+    pub fn new(year: i32, offset: UtcOffset) -> Self {
+        Self {
+            year,
+            offset,
+            last_month: None,
+            not_after: None,
+        }
+    }
+
+    /// Reads a year-less time that would fall after `limit` (µs) as one of the year before.
+    #[must_use]
+    pub fn not_after(mut self, limit: i64) -> Self {
+        self.not_after = Some(limit);
+        self
+    }
+
+    /// µs since the Unix epoch for `time`, `None` for a date that does not exist.
+    pub fn resolve(&mut self, time: LineTime) -> Option<i64> {
+        if let LineTime::WithoutYear { month, .. } = time {
+            if self.last_month.is_some_and(|last| month + 6 < last) {
+                self.year += 1;
+            }
+            self.last_month = Some(month);
+            let resolved = time.resolve(self.year, self.offset);
+            if resolved
+                .zip(self.not_after)
+                .is_some_and(|(at, limit)| at > limit)
+            {
+                self.year -= 1;
+                return time.resolve(self.year, self.offset);
+            }
+            return resolved;
+        }
+        time.resolve(self.year, self.offset)
+    }
+}
+
+/// Parses a fixed offset from UTC: `UTC`, `Z`, `+02:00`, `-0530`.
+#[must_use]
+pub fn parse_utc_offset(text: &str) -> Option<UtcOffset> {
+    if text.eq_ignore_ascii_case("utc") || text == "Z" {
+        return Some(UtcOffset::UTC);
+    }
+    let (sign, rest) = match text.as_bytes().first()? {
+        b'+' => (1i8, &text[1..]),
+        b'-' => (-1i8, &text[1..]),
+        _ => return None,
+    };
+    let digits: String = rest.chars().filter(|c| *c != ':').collect();
+    if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let hours: i8 = digits[..2].parse().ok()?;
+    let minutes: i8 = digits[2..].parse().ok()?;
+    UtcOffset::from_hms(sign * hours, sign * minutes, 0).ok()
+}
+
 /// A raw line: its framing and, when a rule knows its message, what it means.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParsedLine<'a> {

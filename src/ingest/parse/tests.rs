@@ -389,3 +389,67 @@ fn year_less_times_resolve_in_the_given_year_and_zone() {
         .unwrap();
     assert_eq!(leap - east, 2 * 3600 * 1_000_000);
 }
+
+#[test]
+fn a_clock_follows_a_file_across_new_year() {
+    let mut clock = LineClock::new(2025, UtcOffset::UTC);
+    let times: Vec<i64> = [
+        "Dec 31 23:59:59 h x: a",
+        "Jan  1 00:00:01 h x: b",
+        "Mar  1 00:00:00 h x: c",
+    ]
+    .iter()
+    .map(|line| {
+        clock
+            .resolve(parse_line(line).framed.time.unwrap())
+            .unwrap()
+    })
+    .collect();
+    assert_eq!(times[1] - times[0], 2_000_000);
+    assert!(times[2] > times[1]);
+}
+
+#[test]
+fn utc_offsets() {
+    assert_eq!(parse_utc_offset("UTC"), Some(UtcOffset::UTC));
+    assert_eq!(
+        parse_utc_offset("+02:00"),
+        UtcOffset::from_hms(2, 0, 0).ok()
+    );
+    assert_eq!(
+        parse_utc_offset("-0530"),
+        UtcOffset::from_hms(-5, -30, 0).ok()
+    );
+    for bad in ["", "2", "+2", "+02:0x", "Europe/Paris"] {
+        assert_eq!(parse_utc_offset(bad), None, "{bad}");
+    }
+}
+
+#[test]
+fn a_clock_with_a_limit_reads_future_dates_as_last_year() {
+    let now = LineTime::WithoutYear {
+        month: 3,
+        day: 1,
+        hour: 0,
+        minute: 0,
+        second: 0,
+        micros: 0,
+    }
+    .resolve(2026, UtcOffset::UTC)
+    .unwrap();
+    let mut clock = LineClock::new(2026, UtcOffset::UTC).not_after(now);
+    let december = clock
+        .resolve(parse_line("Dec 10 06:55:46 h x: a").framed.time.unwrap())
+        .unwrap();
+    let february = clock
+        .resolve(parse_line("Feb 10 06:55:46 h x: b").framed.time.unwrap())
+        .unwrap();
+    assert_eq!(
+        crate::event::format_timestamp(december),
+        "2025-12-10T06:55:46Z"
+    );
+    assert_eq!(
+        crate::event::format_timestamp(february),
+        "2026-02-10T06:55:46Z"
+    );
+}
