@@ -24,9 +24,10 @@ pub const MAX_DETAILS_LEN: usize = 32 * 1024;
 
 /// A login or authentication event, as stored.
 ///
-/// The derived serde impls define the on-disk (postcard) encoding only; the wire format lives in
-/// `api::dto`. Fields are appended, never reordered, and the storage layer prefixes every record
-/// with a format version so older records stay readable.
+/// Events come from the JSON API (which requires `source_ip`, `username` and `success`) or from
+/// raw log lines (where a line may carry none of them). The derived serde impls define the
+/// on-disk (postcard) encoding only; the wire format lives in `api::dto`. The storage layer
+/// prefixes every record with a format version, and reads records of earlier versions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     /// Client-chosen or generated identifier, unique across the store.
@@ -35,17 +36,25 @@ pub struct Event {
     pub timestamp: i64,
     /// When the appliance received it, microseconds since the Unix epoch (UTC).
     pub received_at: i64,
-    pub source_ip: IpAddr,
+    pub source_ip: Option<IpAddr>,
+    pub port: Option<u16>,
     /// Upper-case kind of event, for example `LOGIN_ATTEMPT`.
     pub event_type: String,
-    pub username: String,
-    pub success: bool,
+    pub username: Option<String>,
+    /// `None` when the event is neither a success nor a failure (a notice, a session ending).
+    pub success: Option<bool>,
     pub host: Option<String>,
+    /// The service or, for a log line, the program that wrote it (`sshd`).
     pub service: Option<String>,
+    pub pid: Option<u32>,
     pub user_agent: Option<String>,
     pub message: Option<String>,
     /// A JSON object, kept as its compact text.
     pub details: Option<String>,
+    /// The line as received, for events read from raw logs.
+    pub raw: Option<String>,
+    /// The template the miner placed the line's message in.
+    pub template_id: Option<u32>,
 }
 
 #[cfg(test)]
@@ -57,15 +66,19 @@ impl Event {
             event_id: event_id.into(),
             timestamp,
             received_at: timestamp,
-            source_ip: std::net::IpAddr::from([192, 0, 2, 1]),
+            source_ip: Some(std::net::IpAddr::from([192, 0, 2, 1])),
+            port: None,
             event_type: "LOGIN_ATTEMPT".into(),
-            username: "alice".into(),
-            success: false,
+            username: Some("alice".into()),
+            success: Some(false),
             host: None,
             service: None,
+            pid: None,
             user_agent: None,
             message: None,
             details: None,
+            raw: None,
+            template_id: None,
         }
     }
 }

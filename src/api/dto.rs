@@ -14,20 +14,31 @@ pub struct EventDto {
     pub event_id: String,
     pub timestamp: String,
     pub received_at: String,
-    pub source_ip: String,
+    /// Absent (null) for a log line that names no address.
+    pub source_ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
     pub event_type: String,
-    pub username: String,
-    pub success: bool,
+    /// Null for a log line that names no user.
+    pub username: Option<String>,
+    /// Null for an event that is neither a success nor a failure.
+    pub success: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub details: Option<Box<RawValue>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template_id: Option<u32>,
 }
 
 impl From<Event> for EventDto {
@@ -35,7 +46,8 @@ impl From<Event> for EventDto {
         Self {
             timestamp: format_timestamp(e.timestamp),
             received_at: format_timestamp(e.received_at),
-            source_ip: e.source_ip.to_string(),
+            source_ip: e.source_ip.map(|ip| ip.to_string()),
+            port: e.port,
             // Stored details were validated as a JSON object on the way in.
             details: e.details.and_then(|d| RawValue::from_string(d).ok()),
             event_id: e.event_id,
@@ -44,8 +56,11 @@ impl From<Event> for EventDto {
             success: e.success,
             host: e.host,
             service: e.service,
+            pid: e.pid,
             user_agent: e.user_agent,
             message: e.message,
+            raw: e.raw,
+            template_id: e.template_id,
         }
     }
 }

@@ -220,15 +220,19 @@ fn build(wire: WireEvent<'_>, received_at: i64) -> Result<Event, FieldError> {
         event_id,
         timestamp,
         received_at,
-        source_ip,
+        source_ip: Some(source_ip),
+        port: None,
         event_type,
-        username: wire.username.into_owned(),
-        success: wire.success,
+        username: Some(wire.username.into_owned()),
+        success: Some(wire.success),
         host: optional("host", wire.host, event::MAX_NAME_LEN)?,
         service: optional("service", wire.service, event::MAX_NAME_LEN)?,
+        pid: None,
         user_agent: optional("user_agent", wire.user_agent, event::MAX_USER_AGENT_LEN)?,
         message: optional("message", wire.message, event::MAX_MESSAGE_LEN)?,
         details,
+        raw: None,
+        template_id: None,
     })
 }
 
@@ -427,8 +431,8 @@ mod tests {
         let body = r#"{"timestamp":"2023-10-27T10:00:00Z","source_ip":"2001:db8::1","event_type":"LOGIN","username":"j\u00fcrgen","success":true,"details":{"mfa":true}}"#;
         let d = decode(body.as_bytes(), Format::Json, 0).unwrap();
         let e = &d.events[0];
-        assert_eq!(e.username, "jürgen");
-        assert_eq!(e.source_ip.to_string(), "2001:db8::1");
+        assert_eq!(e.username.as_deref(), Some("jürgen"));
+        assert_eq!(e.source_ip, "2001:db8::1".parse().ok());
         assert_eq!(e.details.as_deref(), Some(r#"{"mfa":true}"#));
         assert_eq!(e.event_id.len(), 36);
     }

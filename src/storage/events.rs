@@ -38,7 +38,7 @@ impl EncodedEvent {
         Self {
             event_id: event.event_id.clone(),
             timestamp: event.timestamp,
-            record: tables::encode(event),
+            record: tables::encode_event(event),
         }
     }
 }
@@ -69,13 +69,16 @@ pub struct EventQuery {
 
 impl EventQuery {
     fn matches(&self, event: &Event) -> bool {
-        self.source_ip.is_none_or(|ip| ip == event.source_ip)
-            && self.username.as_deref().is_none_or(|u| u == event.username)
+        self.source_ip.is_none_or(|ip| Some(ip) == event.source_ip)
+            && self
+                .username
+                .as_deref()
+                .is_none_or(|u| Some(u) == event.username.as_deref())
             && self
                 .event_type
                 .as_deref()
                 .is_none_or(|t| t == event.event_type)
-            && self.success.is_none_or(|s| s == event.success)
+            && self.success.is_none_or(|s| Some(s) == event.success)
     }
 }
 
@@ -159,7 +162,7 @@ impl Store {
                 "index names a missing event for {event_id}"
             )));
         };
-        tables::decode(bytes.value()).map(Some)
+        tables::decode_event(bytes.value()).map(Some)
     }
 
     /// Number of stored events.
@@ -195,7 +198,7 @@ impl Store {
             let (key, value) = entry?;
             let (timestamp, seq) = key.value();
             scanned += 1;
-            let event: Event = tables::decode(value.value())?;
+            let event: Event = tables::decode_event(value.value())?;
             if query.matches(&event) {
                 page.events.push(event);
                 if page.events.len() == query.limit {
@@ -218,7 +221,7 @@ mod tests {
 
     fn event(id: &str, ts: i64, user: &str) -> Event {
         Event {
-            username: user.into(),
+            username: Some(user.into()),
             ..Event::sample(id, ts)
         }
     }
@@ -331,12 +334,14 @@ mod model_tests {
     fn random_event(rng: &mut Rng) -> Event {
         let id = format!("id{}", rng.below(400));
         Event {
-            source_ip: ["192.0.2.1", "2001:db8::1", "198.51.100.7"][rng.below(3) as usize]
+            // Log lines may name no address, no user and no outcome: filters must skip those.
+            source_ip: ["192.0.2.1", "2001:db8::1", "198.51.100.7", "-"][rng.below(4) as usize]
                 .parse()
-                .unwrap(),
+                .ok(),
             event_type: ["LOGIN_ATTEMPT", "SUDO"][rng.below(2) as usize].into(),
-            username: ["alice", "bob", "carol"][rng.below(3) as usize].into(),
-            success: rng.below(2) == 0,
+            username: [Some("alice"), Some("bob"), Some("carol"), None][rng.below(4) as usize]
+                .map(str::to_string),
+            success: [Some(true), Some(false), None][rng.below(3) as usize],
             ..Event::sample(&id, rng.below(50) as i64 - 10)
         }
     }

@@ -4,11 +4,14 @@
 //! layout is a new table or a new record version plus a migration that bumps
 //! [`SCHEMA_VERSION`].
 
+use std::net::IpAddr;
+
 use redb::TableDefinition;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use super::StorageError;
+use crate::event::Event;
 
 /// Version of the table layout this binary writes.
 pub const SCHEMA_VERSION: u64 = 1;
@@ -32,8 +35,11 @@ pub const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("session
 /// Refresh tokens by the SHA-256 hash of the token.
 pub const REFRESH_TOKENS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("refresh_tokens");
 
-/// First byte of every record written by this release.
+/// First byte of every record but events, and of events written by the first release.
 pub const RECORD_V1: u8 = 1;
+/// First byte of event records of this release: address, user and outcome optional; port,
+/// pid, the raw line and the template added.
+pub const EVENT_RECORD_V2: u8 = 2;
 
 /// Encodes a record as its version byte followed by postcard.
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
@@ -55,5 +61,109 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StorageError> {
             "unknown record version {version}"
         ))),
         None => Err(StorageError::Corrupt("empty record".into())),
+    }
+}
+
+/// Encodes an event record ([`EVENT_RECORD_V2`]).
+#[must_use]
+pub fn encode_event(event: &Event) -> Vec<u8> {
+    let mut out = Vec::with_capacity(192);
+    out.push(EVENT_RECORD_V2);
+    postcard::to_io(event, &mut out).expect("postcard encoding into a Vec");
+    out
+}
+
+/// Decodes an event record of any release.
+pub fn decode_event(bytes: &[u8]) -> Result<Event, StorageError> {
+    let corrupt = |e: postcard::Error| StorageError::Corrupt(e.to_string());
+    match bytes.split_first() {
+        Some((&EVENT_RECORD_V2, rest)) => postcard::from_bytes(rest).map_err(corrupt),
+        Some((&RECORD_V1, rest)) => postcard::from_bytes::<EventV1>(rest)
+            .map(Event::from)
+            .map_err(corrupt),
+        Some((version, _)) => Err(StorageError::Corrupt(format!(
+            "unknown event record version {version}"
+        ))),
+        None => Err(StorageError::Corrupt("empty record".into())),
+    }
+}
+
+/// An event as the first release stored it ([`RECORD_V1`]); read, never written.
+#[derive(Deserialize)]
+struct EventV1 {
+    event_id: String,
+    timestamp: i64,
+    received_at: i64,
+    source_ip: IpAddr,
+    event_type: String,
+    username: String,
+    success: bool,
+    host: Option<String>,
+    service: Option<String>,
+    user_agent: Option<String>,
+    message: Option<String>,
+    details: Option<String>,
+}
+
+impl From<EventV1> for Event {
+    fn from(v1: EventV1) -> Self {
+        Self {
+            event_id: v1.event_id,
+            timestamp: v1.timestamp,
+            received_at: v1.received_at,
+            source_ip: Some(v1.source_ip),
+            port: None,
+            event_type: v1.event_type,
+            username: Some(v1.username),
+            success: Some(v1.success),
+            host: v1.host,
+            service: v1.service,
+            pid: None,
+            user_agent: v1.user_agent,
+            message: v1.message,
+            details: v1.details,
+            raw: None,
+            template_id: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An event record exactly as the first release wrote it.
+    const V1_RECORD: &str = "010876312d6576656e748080f28183898506c084af828389850600c00002070d4c4f47494e5f415454454d505405616c69636500000103776562000001077b226b223a317d";
+
+    #[test]
+    fn event_records_of_the_first_release_still_read() {
+        let bytes: Vec<u8> = (0..V1_RECORD.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&V1_RECORD[i..i + 2], 16).unwrap())
+            .collect();
+        let event = decode_event(&bytes).unwrap();
+        assert_eq!(event.event_id, "v1-event");
+        assert_eq!(event.source_ip, Some(IpAddr::from([192, 0, 2, 7])));
+        assert_eq!(event.username.as_deref(), Some("alice"));
+        assert_eq!(event.success, Some(false));
+        assert_eq!(event.service.as_deref(), Some("web"));
+        assert_eq!(event.timestamp, 1_700_000_000_000_000);
+        assert_eq!(event.details.as_deref(), Some(r#"{"k":1}"#));
+        assert_eq!(
+            (event.port, event.raw, event.template_id),
+            (None, None, None)
+        );
+    }
+
+    #[test]
+    fn events_round_trip_in_the_current_version() {
+        let mut event = Event::sample("now", 5);
+        event.source_ip = None;
+        event.username = None;
+        event.success = None;
+        event.raw = Some("Mar  2 00:00:00 h sshd[1]: x".into());
+        event.template_id = Some(3);
+        assert_eq!(decode_event(&encode_event(&event)).unwrap(), event);
+        assert!(decode_event(&[9, 0]).is_err());
     }
 }

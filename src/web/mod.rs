@@ -319,7 +319,8 @@ struct EventRow {
     source_ip: String,
     username: String,
     event_type: String,
-    success: bool,
+    /// "success", "failure", or empty for neither.
+    outcome: &'static str,
     host: String,
 }
 
@@ -409,10 +410,14 @@ async fn events_page(
             .into_iter()
             .map(|e| EventRow {
                 timestamp: format_timestamp(e.timestamp),
-                source_ip: e.source_ip.to_string(),
-                username: e.username,
+                source_ip: e.source_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+                username: e.username.unwrap_or_default(),
                 event_type: e.event_type,
-                success: e.success,
+                outcome: match e.success {
+                    Some(true) => "success",
+                    Some(false) => "failure",
+                    None => "",
+                },
                 host: e.host.unwrap_or_default(),
             })
             .collect(),
