@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -83,6 +84,13 @@ impl App {
                 web_session: settings.session_ttl,
             },
         )?);
+        let templates = store.templates().context("cannot load the log templates")?;
+        let miner = crate::ingest::parse::miner::Miner::with_templates(
+            templates
+                .into_iter()
+                .map(crate::ingest::logs::template)
+                .collect(),
+        );
         let (pipeline, writer) = Pipeline::start(Arc::clone(&store))?;
 
         let listener = std::net::TcpListener::bind(settings.listen)
@@ -107,6 +115,7 @@ impl App {
                 store,
                 auth,
                 pipeline,
+                miner: Arc::new(std::sync::Mutex::new(miner)),
                 settings: Arc::new(settings),
                 started_at: Instant::now(),
             },
@@ -151,7 +160,9 @@ impl App {
             .http_builder()
             .http1()
             .header_read_timeout(Some(header_timeout));
-        let server = server.serve(router(state.clone()).into_make_service());
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let server =
+            server.serve(router(state.clone(), Arc::clone(&in_flight)).into_make_service());
         let server = tokio::spawn(server);
         if let Some(path) = &state.settings.addr_file {
             write_addr_file(path, addr)?;
@@ -160,6 +171,14 @@ impl App {
         shutdown.await;
         tracing::info!("shutting down: no new connections, finishing in-flight requests");
         handle.graceful_shutdown(Some(GRACE_PERIOD));
+        // Idle keep-alive connections (an HTTP/2 client that never hangs up, a dashboard tab)
+        // would hold the shutdown for the whole grace period; once no request is in flight
+        // there is nothing left to finish, so the remaining connections are closed.
+        let deadline = Instant::now() + GRACE_PERIOD;
+        while in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        handle.shutdown();
         server.await.context("server task")??;
         let _ = stop_tx.send(true);
         let _ = admin_task.await;
@@ -182,7 +201,8 @@ impl App {
 }
 
 /// The whole HTTP surface: API, pages, JSON or HTML fallbacks, limits and security headers.
-fn router(state: AppState) -> Router {
+/// `in_flight` counts the requests being handled, for shutdown.
+fn router(state: AppState, in_flight: Arc<AtomicUsize>) -> Router {
     let body_limit = state.settings.max_body_bytes;
     api::router()
         .merge(web::router())
@@ -190,7 +210,33 @@ fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                let guard = InFlight::enter(&in_flight);
+                async move {
+                    let response = next.run(request).await;
+                    drop(guard);
+                    response
+                }
+            },
+        ))
         .with_state(state)
+}
+
+/// Counts one request from its head to its response, dropped or not.
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn enter(counter: &Arc<AtomicUsize>) -> Self {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Self(Arc::clone(counter))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 async fn fallback(uri: Uri) -> Response {

@@ -1,11 +1,12 @@
 //! The handles every request handler shares. Cloning is cheap: every field is a handle.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::admin::{self, AdminError, AdminRequest, AdminResponse};
 use crate::auth::Auth;
 use crate::config::Settings;
+use crate::ingest::parse::miner::Miner;
 use crate::ingest::pipeline::Pipeline;
 use crate::storage::Store;
 
@@ -18,6 +19,10 @@ pub struct AppState {
     /// The group-commit writer. Every clone keeps the writer thread alive; it exits after the
     /// last clone is dropped and its queue is drained, which is how shutdown flushes it.
     pub pipeline: Pipeline,
+    /// The template miner of raw-log ingest, loaded from the store at start. Held for the few
+    /// microseconds per line that mining takes; the templates a request touched travel with
+    /// its events to the writer, which stores both in one transaction.
+    pub miner: Arc<Mutex<Miner>>,
     pub settings: Arc<Settings>,
     /// When the server started, for uptime on `/ready`.
     pub started_at: Instant,

@@ -128,6 +128,20 @@ impl From<DecodeError> for ApiError {
     }
 }
 
+impl From<crate::ingest::logs::LinesError> for ApiError {
+    fn from(e: crate::ingest::logs::LinesError) -> Self {
+        use crate::ingest::logs::LinesError;
+        match e {
+            LinesError::Empty => Self::new(StatusCode::BAD_REQUEST, "empty_body", e.to_string()),
+            LinesError::TooMany => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_many_lines",
+                e.to_string(),
+            ),
+        }
+    }
+}
+
 impl From<PipelineError> for ApiError {
     fn from(err: PipelineError) -> Self {
         match err {

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -21,6 +22,8 @@ use crate::auth::jwt::Purpose;
 use crate::auth::{AuthError, Grant, Permission, Principal};
 use crate::event;
 use crate::ingest::json::{self, Format};
+use crate::ingest::logs::{self, LogOptions};
+use crate::ingest::parse::{self, LineClock};
 use crate::state::AppState;
 use crate::storage::{EncodedEvent, EventQuery};
 
@@ -86,6 +89,121 @@ pub async fn ingest(
             .collect(),
     };
     Ok((StatusCode::ACCEPTED, Json(reply)))
+}
+
+/// `POST /api/v1/logs`: raw log lines (`text/plain`), one per line.
+pub async fn ingest_logs(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+    RawBody(body): RawBody,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require(Permission::Ingest)?;
+    if media_type(&headers).as_deref() != Some("text/plain") {
+        return Err(unsupported_media_type("text/plain"));
+    }
+    let mut options = log_options(&params)?;
+    let now = crate::now_micros();
+    let miner = Arc::clone(&state.miner);
+    let prepare = move || {
+        let text = String::from_utf8_lossy(&body);
+        let mut miner = miner.lock().unwrap_or_else(PoisonError::into_inner);
+        logs::prepare(&text, &mut options, &mut miner, now).map(|prepared| {
+            let encoded: Vec<EncodedEvent> =
+                prepared.events.iter().map(EncodedEvent::new).collect();
+            (prepared, encoded)
+        })
+    };
+    let (prepared, encoded) = tokio::task::spawn_blocking(prepare)
+        .await
+        .map_err(|e| ApiError::internal(&e))??;
+    let lines = encoded.len();
+    let outcome = state
+        .pipeline
+        .submit_with_templates(encoded, prepared.templates)
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "lines": lines,
+            "accepted": outcome.accepted,
+            "duplicates": outcome.duplicates,
+            "unparsed": prepared.unparsed,
+        })),
+    ))
+}
+
+/// The query of `POST /api/v1/logs`: `host`, `source`, `year`, `tz`.
+fn log_options(params: &HashMap<String, String>) -> Result<LogOptions, ApiError> {
+    let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", message);
+    let mut host = None;
+    let mut source = None;
+    let mut year = None;
+    let mut offset = time::UtcOffset::UTC;
+    for (key, value) in params {
+        match key.as_str() {
+            "host" => {
+                event::check_name("host", value, event::MAX_NAME_LEN)
+                    .map_err(|e| bad(e.to_string()))?;
+                host = Some(value.clone());
+            }
+            "source" => {
+                event::check_name("source", value, event::MAX_NAME_LEN)
+                    .map_err(|e| bad(e.to_string()))?;
+                source = Some(value.clone());
+            }
+            "year" => {
+                year = Some(
+                    value
+                        .parse::<i32>()
+                        .ok()
+                        .filter(|y| (1970..=9999).contains(y))
+                        .ok_or_else(|| bad(format!("year: expected 1970-9999, got {value:?}")))?,
+                );
+            }
+            "tz" => {
+                offset = parse::parse_utc_offset(value).ok_or_else(|| {
+                    bad(format!(
+                        "tz: expected UTC or an offset like +02:00, got {value:?}"
+                    ))
+                })?;
+            }
+            _ => {
+                return Err(bad(format!(
+                    "unknown parameter `{key}` (expected host, source, year, tz)"
+                )));
+            }
+        }
+    }
+    let clock = match year {
+        Some(year) => LineClock::new(year, offset),
+        // This year, except for dates that would lie more than a day ahead: last year's.
+        None => LineClock::new(time::OffsetDateTime::now_utc().year(), offset)
+            .not_after(crate::now_micros() + 86_400_000_000),
+    };
+    Ok(LogOptions {
+        host,
+        source,
+        clock,
+    })
+}
+
+/// `GET /api/v1/templates`: the template miner's templates, as stored.
+pub async fn list_templates(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require(Permission::Read)?;
+    let store = state.store.clone();
+    let templates = tokio::task::spawn_blocking(move || store.templates())
+        .await
+        .map_err(|e| ApiError::internal(&e))??;
+    let templates: Vec<_> = templates
+        .into_iter()
+        .map(|t| json!({"id": t.id, "template": t.tokens.join(" "), "count": t.count}))
+        .collect();
+    Ok(Json(json!({ "templates": templates })))
 }
 
 pub async fn health() -> impl IntoResponse {

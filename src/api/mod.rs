@@ -17,6 +17,8 @@ pub fn router() -> Router<AppState> {
         .route("/health", get(handlers::health))
         .route("/ready", get(handlers::ready))
         .route("/api/v1/events", get(handlers::list_events))
+        .route("/api/v1/logs", post(handlers::ingest_logs))
+        .route("/api/v1/templates", get(handlers::list_templates))
         .route("/api/v1/events/{event_id}", get(handlers::get_event))
         .route("/api/v1/auth/login", post(handlers::login))
         .route("/api/v1/auth/refresh", post(handlers::refresh))

@@ -2,5 +2,6 @@
 //! ([`pipeline`]). Nothing here knows about HTTP.
 
 pub mod json;
+pub mod logs;
 pub mod parse;
 pub mod pipeline;

@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use crate::storage::{AppendOutcome, EncodedEvent, StorageError, Store};
+use crate::storage::{AppendOutcome, EncodedEvent, StorageError, Store, TemplateRecord};
 
 /// Most events written in one transaction; bounds commit latency and memory.
 pub const MAX_EVENTS_PER_COMMIT: usize = 50_000;
@@ -36,6 +36,8 @@ type Reply = (Result<AppendOutcome, PipelineError>, Vec<EncodedEvent>);
 
 struct Job {
     events: Vec<EncodedEvent>,
+    /// Templates the events refer to, written in the same transaction.
+    templates: Vec<TemplateRecord>,
     reply: oneshot::Sender<Reply>,
 }
 
@@ -80,7 +82,16 @@ impl Pipeline {
 
     /// Stores `events`; returns once they are durable (or known duplicates).
     pub async fn submit(&self, events: Vec<EncodedEvent>) -> Result<AppendOutcome, PipelineError> {
-        if events.is_empty() {
+        self.submit_with_templates(events, Vec::new()).await
+    }
+
+    /// Stores `events` and the templates they refer to in one transaction.
+    pub async fn submit_with_templates(
+        &self,
+        events: Vec<EncodedEvent>,
+        templates: Vec<TemplateRecord>,
+    ) -> Result<AppendOutcome, PipelineError> {
+        if events.is_empty() && templates.is_empty() {
             return Ok(AppendOutcome::default());
         }
         // A batch larger than the whole budget takes all of it and so runs alone.
@@ -92,7 +103,11 @@ impl Pipeline {
             .map_err(|_| PipelineError::Closed)?;
         let (reply, answer) = oneshot::channel();
         self.tx
-            .send(Job { events, reply })
+            .send(Job {
+                events,
+                templates,
+                reply,
+            })
             .await
             .map_err(|_| PipelineError::Closed)?;
         let (outcome, consumed) = answer.await.map_err(|_| PipelineError::Closed)?;
@@ -118,8 +133,13 @@ fn write_loop(store: &Store, mut rx: mpsc::Receiver<Job>, stats: &PipelineStats)
             .iter_mut()
             .map(|job| std::mem::take(&mut job.events))
             .collect();
+        // Later jobs carry the later state of a template they share with earlier ones.
+        let templates: Vec<TemplateRecord> = jobs
+            .iter_mut()
+            .flat_map(|job| std::mem::take(&mut job.templates))
+            .collect();
         let outcomes: Vec<Result<AppendOutcome, PipelineError>> = match store
-            .append_batches(&batches)
+            .append(&batches, &templates)
         {
             Ok(outcomes) => {
                 stats.commits.fetch_add(1, Ordering::Relaxed);

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use redb::{Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 use super::tables::{self, EVENT_IDS, EVENTS, META, NEXT_SEQ_KEY};
-use super::{StorageError, Store};
+use super::{StorageError, Store, TemplateRecord};
 use crate::event::Event;
 
 /// Most events examined by one query before it returns a page with a cursor to continue, so a
@@ -99,6 +99,16 @@ impl Store {
         &self,
         batches: &[Vec<EncodedEvent>],
     ) -> Result<Vec<AppendOutcome>, StorageError> {
+        self.append(batches, &[])
+    }
+
+    /// [`Store::append_batches`], also writing the templates the events refer to, in the same
+    /// transaction.
+    pub fn append(
+        &self,
+        batches: &[Vec<EncodedEvent>],
+        templates: &[TemplateRecord],
+    ) -> Result<Vec<AppendOutcome>, StorageError> {
         let mut txn = self.db.begin_write()?;
         txn.set_durability(Durability::Immediate)?;
         // Quick repair is left off: it doubles the syncs per commit (two-phase commit) and
@@ -145,6 +155,7 @@ impl Store {
             }
             meta.insert(NEXT_SEQ_KEY, first_seq + all.len() as u64)?;
         }
+        super::templates::upsert(&txn, templates)?;
         txn.commit()?;
         Ok(outcomes)
     }

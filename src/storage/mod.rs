@@ -8,6 +8,7 @@ mod crash_tests;
 mod error;
 mod events;
 pub mod tables;
+mod templates;
 mod users;
 
 use std::os::unix::fs::PermissionsExt;
@@ -17,6 +18,7 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 
 pub use error::StorageError;
 pub use events::{AppendOutcome, EncodedEvent, EventCursor, EventPage, EventQuery};
+pub use templates::TemplateRecord;
 pub use users::{
     RefreshRecord, RefreshRotation, Role, Scope, SessionRecord, TokenRecord, UserRecord,
 };
@@ -115,6 +117,7 @@ impl Store {
             txn.open_table(tables::API_TOKENS)?;
             txn.open_table(tables::SESSIONS)?;
             txn.open_table(tables::REFRESH_TOKENS)?;
+            txn.open_table(tables::TEMPLATES)?;
         }
         txn.commit()?;
         Ok(())

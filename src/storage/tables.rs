@@ -32,6 +32,8 @@ pub const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
 pub const API_TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("api_tokens");
 /// Login sessions (one per login; the refresh-token family) by id.
 pub const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
+/// Templates of the template miner by id.
+pub const TEMPLATES: TableDefinition<u32, &[u8]> = TableDefinition::new("templates");
 /// Refresh tokens by the SHA-256 hash of the token.
 pub const REFRESH_TOKENS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("refresh_tokens");
 

@@ -8,5 +8,6 @@ mod auth;
 mod cli;
 mod common;
 mod crash;
+mod logs;
 mod tidy;
 mod web;

@@ -68,7 +68,8 @@ pub struct Miner {
 impl Miner {
     /// A miner that already knows `templates` (as persisted).
     #[must_use]
-    pub fn with_templates(templates: Vec<Template>) -> Self {
+    pub fn with_templates(mut templates: Vec<Template>) -> Self {
+        templates.sort_by_key(|t| t.id);
         let mut miner = Self::default();
         for template in templates {
             let key = group_key(&template.tokens);
@@ -88,9 +89,15 @@ impl Miner {
         &self.templates
     }
 
+    /// The template with this id. Ids are given in creation order from 1, so this is an index,
+    /// with a search as the fallback for templates loaded with gaps between their ids.
     #[must_use]
     pub fn template(&self, id: TemplateId) -> Option<&Template> {
-        self.templates.iter().find(|t| t.id == id)
+        let index = (id as usize).checked_sub(1)?;
+        self.templates
+            .get(index)
+            .filter(|t| t.id == id)
+            .or_else(|| self.templates.iter().find(|t| t.id == id))
     }
 
     /// Places `message` in a template, creating or generalising one as needed.
@@ -119,7 +126,9 @@ impl Miner {
                 variables,
             };
         }
-        let id = TemplateId::try_from(self.templates.len() + 1).unwrap_or(TemplateId::MAX);
+        // Templates are kept in id order, so the last has the highest id.
+        let next = self.templates.last().map_or(0, |t| t.id);
+        let id = next.saturating_add(1);
         candidates.push(self.templates.len());
         self.templates.push(Template {
             id,

@@ -1,0 +1,321 @@
+//! Raw log lines into events: framing, message rules and the template miner per line, with
+//! event ids derived from the line so that a line sent twice is stored once.
+//!
+//! Nothing in a line can fail its batch: a line no rule knows is kept as an `UNPARSED` event
+//! with its template, an over-long line is cut (and marked so), and invalid UTF-8 is replaced.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt::Write as _;
+
+use serde_json::{Map, Value, json};
+
+use super::parse::miner::{Miner, Template};
+use super::parse::{self, LineClock, Outcome};
+use crate::event::{self, Event};
+use crate::storage::TemplateRecord;
+
+/// `event_type` of a line no rule understood.
+pub const UNPARSED: &str = "UNPARSED";
+/// Longest line kept whole, in bytes; longer lines are cut at a character boundary.
+pub const MAX_LINE_BYTES: usize = event::MAX_MESSAGE_LEN;
+/// Most lines in one request.
+pub const MAX_LINES_PER_REQUEST: usize = 100_000;
+
+/// How to read lines that do not say everything themselves.
+#[derive(Debug, Clone)]
+pub struct LogOptions {
+    /// Host of lines without a syslog header.
+    pub host: Option<String>,
+    /// A label for where the lines come from (`auth.log`, `syslog`), kept in each event.
+    pub source: Option<String>,
+    /// Resolves RFC 3164 times, which carry no year and no zone.
+    pub clock: LineClock,
+}
+
+/// Events ready for the store, and the templates they refer to.
+#[derive(Debug, Default)]
+pub struct PreparedLines {
+    pub events: Vec<Event>,
+    /// Every template a line of this batch went to, in its current state.
+    pub templates: Vec<TemplateRecord>,
+    pub unparsed: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LinesError {
+    #[error("the body holds no log lines")]
+    Empty,
+    #[error("too many lines in one request (at most {MAX_LINES_PER_REQUEST})")]
+    TooMany,
+}
+
+/// Turns `body` (one log line per line) into events received at `received_at` (µs).
+pub fn prepare(
+    body: &str,
+    options: &mut LogOptions,
+    miner: &mut Miner,
+    received_at: i64,
+) -> Result<PreparedLines, LinesError> {
+    let lines: Vec<&str> = body
+        .split('\n')
+        .map(|line| line.trim_end_matches('\r'))
+        .filter(|line| !line.trim().is_empty())
+        .collect();
+    if lines.is_empty() {
+        return Err(LinesError::Empty);
+    }
+    if lines.len() > MAX_LINES_PER_REQUEST {
+        return Err(LinesError::TooMany);
+    }
+    let mut prepared = PreparedLines::default();
+    let mut touched = BTreeSet::new();
+    let mut seen: HashMap<&str, u32> = HashMap::new();
+    for line in lines {
+        let occurrence = seen.entry(line).or_insert(0);
+        *occurrence += 1;
+        let (kept, truncated) = cut(line);
+        let id = line_id(options, kept, *occurrence);
+        let event = line_event(kept, truncated, id, options, miner, received_at);
+        if event.event_type == UNPARSED {
+            prepared.unparsed += 1;
+        }
+        if let Some(template) = event.template_id {
+            touched.insert(template);
+        }
+        prepared.events.push(event);
+    }
+    prepared.templates = touched
+        .into_iter()
+        .filter_map(|id| miner.template(id))
+        .map(record)
+        .collect();
+    Ok(prepared)
+}
+
+/// The stored form of a template.
+#[must_use]
+pub fn record(template: &Template) -> TemplateRecord {
+    TemplateRecord {
+        id: template.id,
+        tokens: template.tokens.clone(),
+        count: template.count,
+    }
+}
+
+/// A template from its stored form.
+#[must_use]
+pub fn template(record: TemplateRecord) -> Template {
+    Template {
+        id: record.id,
+        tokens: record.tokens,
+        count: record.count,
+    }
+}
+
+fn cut(line: &str) -> (&str, bool) {
+    if line.len() <= MAX_LINE_BYTES {
+        return (line, false);
+    }
+    let mut end = MAX_LINE_BYTES;
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    (&line[..end], true)
+}
+
+/// `L` and 32 hex digits of SHA-256 over the source, the default host, the line and which
+/// occurrence of that line in the request it is: the same line sent again is a duplicate.
+fn line_id(options: &LogOptions, line: &str, occurrence: u32) -> String {
+    let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    for part in [
+        options.source.as_deref().unwrap_or(""),
+        options.host.as_deref().unwrap_or(""),
+        line,
+    ] {
+        context.update(&(part.len() as u64).to_le_bytes());
+        context.update(part.as_bytes());
+    }
+    context.update(&occurrence.to_le_bytes());
+    let digest = context.finish();
+    let mut id = String::with_capacity(33);
+    id.push('L');
+    for byte in &digest.as_ref()[..16] {
+        let _ = write!(id, "{byte:02x}");
+    }
+    id
+}
+
+fn bounded(text: &str, max: usize) -> String {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
+}
+
+fn line_event(
+    line: &str,
+    truncated: bool,
+    event_id: String,
+    options: &mut LogOptions,
+    miner: &mut Miner,
+    received_at: i64,
+) -> Event {
+    let parsed = parse::parse_line(line);
+    let framed = &parsed.framed;
+    let placed = miner.add(framed.message);
+    let timestamp = framed
+        .time
+        .and_then(|time| options.clock.resolve(time))
+        .unwrap_or(received_at);
+    let mut details = Map::new();
+    if let Some(source) = &options.source {
+        details.insert("source".into(), json!(source));
+    }
+    if truncated {
+        details.insert("truncated".into(), json!(true));
+    }
+    let record = parsed.record.as_ref();
+    if let Some(r) = record {
+        details.insert("parser".into(), json!(r.parser));
+        let mut put = |key: &str, value: Option<&String>| {
+            if let Some(value) = value {
+                details.insert(key.into(), json!(value));
+            }
+        };
+        put("method", r.method.as_ref());
+        put("target", r.target.as_ref());
+        put("command", r.command.as_ref());
+        put("remote_host", r.remote_host.as_ref());
+        if r.invalid_user {
+            details.insert("invalid_user".into(), json!(true));
+        }
+        if r.count != 1 {
+            details.insert("count".into(), json!(r.count));
+        }
+    }
+    let name = |text: &str| bounded(text, event::MAX_NAME_LEN);
+    Event {
+        event_id,
+        timestamp,
+        received_at,
+        source_ip: record.and_then(|r| r.source_ip),
+        port: record.and_then(|r| r.port),
+        event_type: record.map_or(UNPARSED, |r| r.kind.as_str()).to_string(),
+        username: record.and_then(|r| r.user.as_deref()).map(name),
+        success: record.and_then(|r| match r.outcome {
+            Outcome::Success => Some(true),
+            Outcome::Failure => Some(false),
+            Outcome::Neutral => None,
+        }),
+        host: framed.host.map(name).or_else(|| options.host.clone()),
+        service: framed.program.map(name),
+        pid: framed.pid,
+        user_agent: None,
+        message: Some(framed.message.to_string()),
+        details: (!details.is_empty()).then(|| Value::Object(details).to_string()),
+        raw: Some(line.to_string()),
+        template_id: Some(placed.template_id),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> LogOptions {
+        LogOptions {
+            host: Some("edge1".into()),
+            source: Some("auth.log".into()),
+            clock: LineClock::new(2026, time::UtcOffset::UTC),
+        }
+    }
+
+    #[test]
+    fn lines_become_events_and_nothing_fails_the_batch() {
+        let long = format!(
+            "Mar  2 00:00:09 srv01 app[1]: {}",
+            "é".repeat(MAX_LINE_BYTES)
+        );
+        let body = format!(
+            "Mar  2 00:00:03 srv01 sshd[7]: Failed password for root from 203.0.113.9 port 4444 ssh2\r\n\
+             \n\
+             garbage \u{1}\u{2} that no rule knows\n\
+             Failed password for root from 203.0.113.9 port 4444 ssh2\n\
+             {long}\n"
+        );
+        let mut miner = Miner::default();
+        let prepared = prepare(&body, &mut options(), &mut miner, 42).unwrap();
+        assert_eq!(prepared.events.len(), 4);
+        assert_eq!(prepared.unparsed, 2);
+        let failed = &prepared.events[0];
+        assert_eq!(failed.event_type, "LOGIN_FAILED");
+        assert_eq!(failed.username.as_deref(), Some("root"));
+        assert_eq!(failed.source_ip, "203.0.113.9".parse().ok());
+        assert_eq!(failed.port, Some(4444));
+        assert_eq!(failed.success, Some(false));
+        assert_eq!(failed.host.as_deref(), Some("srv01"));
+        assert_eq!(failed.service.as_deref(), Some("sshd"));
+        assert_eq!(failed.pid, Some(7));
+        assert_eq!(
+            event::format_timestamp(failed.timestamp),
+            "2026-03-02T00:00:03Z"
+        );
+        assert!(
+            failed
+                .details
+                .as_deref()
+                .unwrap()
+                .contains(r#""parser":"sshd""#)
+        );
+        // A bare line: received time, the default host, the same template as the framed one.
+        let bare = &prepared.events[2];
+        assert_eq!((bare.timestamp, bare.host.as_deref()), (42, Some("edge1")));
+        assert_eq!(bare.template_id, failed.template_id);
+        let unparsed = &prepared.events[1];
+        assert_eq!(unparsed.event_type, UNPARSED);
+        assert_eq!(unparsed.success, None);
+        let cut = &prepared.events[3];
+        assert!(cut.raw.as_ref().unwrap().len() <= MAX_LINE_BYTES);
+        assert!(
+            cut.details
+                .as_deref()
+                .unwrap()
+                .contains(r#""truncated":true"#)
+        );
+        // Every template the batch used comes with it.
+        let ids: Vec<u32> = prepared.templates.iter().map(|t| t.id).collect();
+        assert_eq!(ids, [1, 2, 3]);
+    }
+
+    #[test]
+    fn the_same_line_gets_the_same_id_and_repeats_in_one_batch_differ() {
+        let body =
+            "Mar  2 00:00:03 srv01 sshd[7]: Connection closed by 10.0.0.2 port 1 [preauth]\n";
+        let mut miner = Miner::default();
+        let first = prepare(body, &mut options(), &mut miner, 1).unwrap();
+        let again = prepare(body, &mut options(), &mut miner, 2).unwrap();
+        assert_eq!(first.events[0].event_id, again.events[0].event_id);
+        let twice = prepare(&body.repeat(2), &mut options(), &mut miner, 3).unwrap();
+        assert_eq!(twice.events[0].event_id, first.events[0].event_id);
+        assert_ne!(twice.events[1].event_id, twice.events[0].event_id);
+        let mut elsewhere = options();
+        elsewhere.host = Some("edge2".into());
+        let other = prepare(body, &mut elsewhere, &mut miner, 4).unwrap();
+        assert_ne!(other.events[0].event_id, first.events[0].event_id);
+    }
+
+    #[test]
+    fn empty_and_oversized_bodies_are_refused() {
+        let mut miner = Miner::default();
+        assert_eq!(
+            prepare(" \n\r\n", &mut options(), &mut miner, 1).unwrap_err(),
+            LinesError::Empty
+        );
+        let many = "x\n".repeat(MAX_LINES_PER_REQUEST + 1);
+        assert_eq!(
+            prepare(&many, &mut options(), &mut miner, 1).unwrap_err(),
+            LinesError::TooMany
+        );
+    }
+}

@@ -1,0 +1,211 @@
+//! Raw-log ingest over HTTPS: a real sshd log in, events with their rules' fields out,
+//! templates kept across a restart, re-sent lines stored once, bad requests refused.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::common::{Start, TestServer};
+
+const LOGHUB: &str = include_str!("../data/loghub-openssh/OpenSSH_2k.log");
+
+#[tokio::test]
+async fn a_real_sshd_log_becomes_events_and_templates_that_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = TestServer::start(dir.path(), Start::default()).await;
+    let token = server.api_token(&["ingest", "read"]).await;
+    let first_half: String = LOGHUB.lines().take(1000).flat_map(|l| [l, "\n"]).collect();
+    let (status, body) = server
+        .post_raw(
+            "/api/v1/logs?source=auth.log&year=2017",
+            Some(&token),
+            "text/plain; charset=utf-8",
+            first_half.clone(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(
+        body,
+        json!({"lines": 1000, "accepted": 1000, "duplicates": 0, "unparsed": 0})
+    );
+
+    // The first line of the file, read back with what the rules made of it.
+    let (status, page) = server
+        .get(
+            "/api/v1/events?event_type=BREAKIN_ATTEMPT&limit=1000",
+            Some(&token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let oldest = page["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(oldest["timestamp"], "2017-12-10T06:55:46Z");
+    assert_eq!(oldest["source_ip"], "173.234.31.186");
+    assert_eq!(oldest["host"], "LabSZ");
+    assert_eq!(oldest["service"], "sshd");
+    assert_eq!(oldest["pid"], 24200);
+    assert_eq!(oldest["username"], serde_json::Value::Null);
+    assert_eq!(oldest["success"], serde_json::Value::Null);
+    assert!(
+        oldest["raw"]
+            .as_str()
+            .unwrap()
+            .ends_with("POSSIBLE BREAK-IN ATTEMPT!")
+    );
+    assert_eq!(oldest["details"]["parser"], "sshd");
+    assert_eq!(oldest["details"]["source"], "auth.log");
+    let (_, failed) = server
+        .get(
+            "/api/v1/events?event_type=LOGIN_FAILED&username=root&limit=1",
+            Some(&token),
+        )
+        .await;
+    assert_eq!(failed["events"][0]["success"], false);
+    assert!(failed["events"][0]["port"].is_u64());
+
+    let (status, templates) = server.get("/api/v1/templates", Some(&token)).await;
+    assert_eq!(status, StatusCode::OK);
+    let before = templates["templates"].as_array().unwrap().clone();
+    assert!(before.len() >= 20, "{templates}");
+    let failed_template = before
+        .iter()
+        .find(|t| t["template"] == "Failed password for <user> from <ip> port <num> ssh2")
+        .unwrap()
+        .clone();
+
+    // Restart: the templates keep their ids, and new lines join them.
+    assert!(server.terminate().success());
+    drop(server);
+    let server = TestServer::start(dir.path(), Start::default()).await;
+    let second_half: String = LOGHUB.lines().skip(1000).flat_map(|l| [l, "\n"]).collect();
+    let (status, body) = server
+        .post_raw(
+            "/api/v1/logs?source=auth.log&year=2017",
+            Some(&token),
+            "text/plain",
+            second_half,
+        )
+        .await;
+    assert_eq!(
+        (status, body["accepted"].clone()),
+        (StatusCode::ACCEPTED, json!(1000))
+    );
+    let (_, templates) = server.get("/api/v1/templates", Some(&token)).await;
+    let after = templates["templates"].as_array().unwrap();
+    assert_eq!(
+        after.len(),
+        27,
+        "the 27 templates of the loghub ground truth"
+    );
+    let same = after
+        .iter()
+        .find(|t| t["id"] == failed_template["id"])
+        .unwrap();
+    assert_eq!(same["template"], failed_template["template"]);
+    assert!(same["count"].as_u64().unwrap() > failed_template["count"].as_u64().unwrap());
+
+    // The same lines again: every one is a duplicate.
+    let (status, body) = server
+        .post_raw(
+            "/api/v1/logs?source=auth.log&year=2017",
+            Some(&token),
+            "text/plain",
+            first_half,
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(
+        (body["accepted"].clone(), body["duplicates"].clone()),
+        (json!(0), json!(1000))
+    );
+    assert_eq!(server.all_event_ids(&token).await.len(), 2000);
+}
+
+#[tokio::test]
+async fn unknown_lines_are_kept_and_bad_requests_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), Start::default()).await;
+    let token = server.api_token(&["ingest", "read"]).await;
+    let reader = server.api_token(&["read"]).await;
+    let (status, body) = server
+        .post_raw(
+            "/api/v1/logs?host=edge1",
+            Some(&token),
+            "text/plain",
+            "kernel panic \u{1} not syncing\n\u{fffd}\u{fffd}\n",
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["unparsed"], 2);
+    let (_, page) = server
+        .get("/api/v1/events?event_type=UNPARSED", Some(&token))
+        .await;
+    assert_eq!(page["events"][0]["host"], "edge1");
+
+    let refused = [
+        (
+            "/api/v1/logs",
+            Some(token.as_str()),
+            "application/json",
+            "x",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            "/api/v1/logs",
+            Some(token.as_str()),
+            "text/plain",
+            "\n\n",
+            StatusCode::BAD_REQUEST,
+            "empty_body",
+        ),
+        (
+            "/api/v1/logs?year=12",
+            Some(token.as_str()),
+            "text/plain",
+            "x",
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        ),
+        (
+            "/api/v1/logs?tz=Mars",
+            Some(token.as_str()),
+            "text/plain",
+            "x",
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        ),
+        (
+            "/api/v1/logs?colour=red",
+            Some(token.as_str()),
+            "text/plain",
+            "x",
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        ),
+        (
+            "/api/v1/logs",
+            None,
+            "text/plain",
+            "x",
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+        ),
+        (
+            "/api/v1/logs",
+            Some(reader.as_str()),
+            "text/plain",
+            "x",
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        ),
+    ];
+    for (path, bearer, content_type, body, status, code) in refused {
+        let (got, reply) = server.post_raw(path, bearer, content_type, body).await;
+        assert_eq!(
+            (got, reply["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{path} {reply}"
+        );
+    }
+    // Nothing a refused request carried was stored.
+    assert_eq!(server.all_event_ids(&token).await.len(), 2);
+}
