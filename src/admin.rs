@@ -16,10 +16,12 @@ use serde::{Deserialize, Serialize};
 use crate::auth::password;
 use crate::auth::tokens::{self, IssuedToken, TokenRegistry};
 use crate::event::format_timestamp;
+use crate::ingest::import::{ImportBatch, ImportCounts};
 use crate::storage::{Role, Scope, StorageError, Store, TokenRecord, UserRecord};
 
-/// Longest request line accepted on the admin socket.
-pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+/// Longest request line accepted on the admin socket (an import batch is up to about 1 MiB of
+/// lines, escaped into JSON).
+pub const MAX_REQUEST_BYTES: usize = 8 << 20;
 /// Longest token name.
 const MAX_TOKEN_NAME: usize = 100;
 
@@ -47,6 +49,9 @@ pub enum AdminRequest {
         password: String,
     },
     UserList,
+    /// A batch of `securify import`, run by the live server (a stopped data directory is
+    /// imported by the command itself).
+    Import(ImportBatch),
 }
 
 /// The outcome of an [`AdminRequest`].
@@ -71,6 +76,9 @@ pub enum AdminResponse {
     },
     Users {
         users: Vec<UserInfo>,
+    },
+    Imported {
+        counts: ImportCounts,
     },
     Error {
         kind: AdminErrorKind,
@@ -271,6 +279,9 @@ pub fn execute(
                 users: users.iter().map(UserInfo::from).collect(),
             })
         }
+        AdminRequest::Import(_) => Err(AdminError::Invalid(
+            "imports go through the running server's pipeline or `securify import`".into(),
+        )),
     }
 }
 

@@ -30,6 +30,7 @@ use crate::admin::{self, AdminRequest, AdminResponse};
 use crate::api::error::ApiError;
 use crate::auth::{Auth, Lifetimes, password};
 use crate::config::Settings;
+use crate::ingest::import::{self, ImportBatch};
 use crate::ingest::pipeline::Pipeline;
 use crate::state::AppState;
 use crate::storage::{Role, Store, UserRecord};
@@ -365,6 +366,7 @@ async fn admin_connection(stream: tokio::net::UnixStream, state: AppState) {
     let read = read.unwrap_or_else(|_| Err(std::io::Error::other("timed out")));
     let response = match read {
         Ok(_) => match serde_json::from_str::<AdminRequest>(&line) {
+            Ok(AdminRequest::Import(batch)) => import_batch(&state, batch).await,
             Ok(request) => admin::respond(state.admin(request).await),
             Err(e) => admin::respond(Err(admin::AdminError::Invalid(format!("bad request: {e}")))),
         },
@@ -380,6 +382,37 @@ async fn admin_connection(stream: tokio::net::UnixStream, state: AppState) {
     let mut text = serde_json::to_string(&response).unwrap_or_else(|_| "{}".into());
     text.push('\n');
     let _ = write.write_all(text.as_bytes()).await;
+}
+
+/// One batch of `securify import`, prepared and stored like live ingest.
+async fn import_batch(state: &AppState, batch: ImportBatch) -> AdminResponse {
+    let miner = Arc::clone(&state.miner);
+    let now = crate::now_micros();
+    let prepared = tokio::task::spawn_blocking(move || {
+        let mut miner = miner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        import::prepare(&batch, &mut miner, now)
+    })
+    .await;
+    let prepared = match prepared {
+        Ok(Ok(prepared)) => prepared,
+        Ok(Err(e)) => return admin::respond(Err(admin::AdminError::Invalid(e.to_string()))),
+        Err(e) => return admin::respond(Err(admin::AdminError::Failed(e.to_string()))),
+    };
+    let mut counts = prepared.counts;
+    match state
+        .pipeline
+        .submit_with_templates(prepared.events, prepared.templates)
+        .await
+    {
+        Ok(outcome) => {
+            counts.accepted = outcome.accepted;
+            counts.duplicates = outcome.duplicates;
+            AdminResponse::Imported { counts }
+        }
+        Err(e) => admin::respond(Err(admin::AdminError::Failed(e.to_string()))),
+    }
 }
 
 /// Periodic housekeeping: token last-use times and expired sessions.

@@ -57,6 +57,44 @@ enum Command {
     },
     /// Show, line by line, what the appliance makes of an auth log (nothing is stored)
     Explain(ExplainArgs),
+    /// Store an old log file (auth.log or NDJSON events), through the running server or
+    /// directly on a stopped data directory
+    Import {
+        #[command(flatten)]
+        import: ImportArgs,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct ImportArgs {
+    /// The file, or `-` for standard input
+    #[arg(value_name = "FILE")]
+    input: std::path::PathBuf,
+    /// What the lines are; `auto` looks at the first line
+    #[arg(long, value_enum, default_value = "auto")]
+    format: FormatArg,
+    /// Host of lines without a syslog header
+    #[arg(long)]
+    host: Option<String>,
+    /// A label kept with each event (default: the file name)
+    #[arg(long)]
+    source: Option<String>,
+    /// Year of the file's first syslog timestamp that carries none; default: this year, or last
+    /// year for dates that would lie in the future
+    #[arg(long)]
+    year: Option<i32>,
+    /// Offset from UTC of timestamps that carry none, e.g. `+02:00`
+    #[arg(long, default_value = "UTC", value_parser = utc_offset)]
+    utc_offset: time::UtcOffset,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum FormatArg {
+    Auto,
+    Syslog,
+    Ndjson,
 }
 
 #[derive(Debug, clap::Args)]
@@ -74,6 +112,23 @@ struct ExplainArgs {
     /// Offset from UTC of timestamps that carry none, e.g. `+02:00`; default: UTC
     #[arg(long, default_value = "UTC", value_parser = utc_offset)]
     utc_offset: time::UtcOffset,
+}
+
+impl From<ImportArgs> for crate::import::ImportOptions {
+    fn from(args: ImportArgs) -> Self {
+        Self {
+            input: args.input,
+            format: match args.format {
+                FormatArg::Auto => None,
+                FormatArg::Syslog => Some(crate::ingest::import::ImportFormat::Syslog),
+                FormatArg::Ndjson => Some(crate::ingest::import::ImportFormat::Ndjson),
+            },
+            host: args.host,
+            source: args.source,
+            year: args.year,
+            utc_offset: args.utc_offset,
+        }
+    }
 }
 
 fn utc_offset(text: &str) -> Result<time::UtcOffset, String> {
@@ -156,6 +211,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Token { command, config } => token(&resolve(config, leaf)?, command),
         Command::User { command, config } => user(&resolve(config, leaf)?, command),
         Command::Explain(args) => explain(&args),
+        Command::Import { import, config } => {
+            crate::import::run(&resolve(config, leaf)?, import.into())
+        }
     }
 }
 

@@ -10,6 +10,7 @@
 //! - [`ingest`]: decoding request bodies into events, the group-commit pipeline, and raw log
 //!   lines (syslog framing, auth-message rules, the template miner).
 //! - [`explain`]: `securify explain`, what the appliance makes of each line of a log.
+//! - [`import`]: `securify import`, an old log file through the server or on a stopped store.
 //! - [`auth`]: passwords, JWTs, API tokens, roles and the request principal.
 //! - [`keys`]: the master key and JWT signing key, generated on first start or supplied.
 //! - [`tls`]: the self-signed certificate bootstrap and the rustls configuration.
@@ -26,6 +27,7 @@ pub mod cli;
 pub mod config;
 pub mod event;
 pub mod explain;
+pub mod import;
 pub mod ingest;
 pub mod keys;
 pub mod state;

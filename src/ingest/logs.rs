@@ -123,15 +123,12 @@ fn cut(line: &str) -> (&str, bool) {
     (&line[..end], true)
 }
 
-/// `L` and 32 hex digits of SHA-256 over the source, the default host, the line and which
-/// occurrence of that line in the request it is: the same line sent again is a duplicate.
+/// `L` and 32 hex digits of SHA-256 over the default host, the line and which occurrence of
+/// that line in the request it is: the same line sent again, live or in an import, whatever
+/// its `source` label, is a duplicate.
 fn line_id(options: &LogOptions, line: &str, occurrence: u32) -> String {
     let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-    for part in [
-        options.source.as_deref().unwrap_or(""),
-        options.host.as_deref().unwrap_or(""),
-        line,
-    ] {
+    for part in [options.host.as_deref().unwrap_or(""), line] {
         context.update(&(part.len() as u64).to_le_bytes());
         context.update(part.as_bytes());
     }

@@ -1,6 +1,7 @@
 //! Getting events in: decoding request bodies ([`json`]) and storing them durably in batches
 //! ([`pipeline`]). Nothing here knows about HTTP.
 
+pub mod import;
 pub mod json;
 pub mod logs;
 pub mod parse;

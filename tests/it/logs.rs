@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::common::{Start, TestServer};
+use crate::common::{Start, TestServer, cli};
 
 const LOGHUB: &str = include_str!("../data/loghub-openssh/OpenSSH_2k.log");
 
@@ -208,4 +208,76 @@ async fn unknown_lines_are_kept_and_bad_requests_refused() {
     }
     // Nothing a refused request carried was stored.
     assert_eq!(server.all_event_ids(&token).await.len(), 2);
+}
+
+#[tokio::test]
+async fn import_goes_through_the_running_server_or_straight_to_a_stopped_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("auth.log");
+    let lines: Vec<&str> = LOGHUB.lines().collect();
+    std::fs::write(&log, lines[..1500].join("\n")).unwrap();
+    let mut server = TestServer::start(dir.path(), Start::default()).await;
+    let token = server.api_token(&["ingest", "read"]).await;
+
+    // Live server: the batches go through its admin socket and pipeline.
+    let log_arg = log.to_str().unwrap();
+    let (status, _, stderr) = cli(dir.path(), &["import", "--year", "2017", log_arg], None);
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains("1500 lines, 1500 stored, 0 already stored"),
+        "{stderr}"
+    );
+    assert_eq!(server.all_event_ids(&token).await.len(), 1500);
+    let (_, page) = server
+        .get(
+            "/api/v1/events?event_type=BREAKIN_ATTEMPT&limit=1000",
+            Some(&token),
+        )
+        .await;
+    let oldest = page["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(oldest["timestamp"], "2017-12-10T06:55:46Z");
+    assert_eq!(oldest["details"]["source"], "auth.log");
+
+    // The same lines posted live are already there.
+    let (_, body) = server
+        .post_raw(
+            "/api/v1/logs?year=2017",
+            Some(&token),
+            "text/plain",
+            lines[1000..1500].join("\n"),
+        )
+        .await;
+    assert_eq!(body["duplicates"], 500, "{body}");
+
+    // Stopped server: the command opens the store itself; the rest of the file is new, the
+    // first part is not stored twice; NDJSON events come in too.
+    assert!(server.terminate().success());
+    drop(server);
+    std::fs::write(&log, lines.join("\n")).unwrap();
+    let (status, _, stderr) = cli(dir.path(), &["import", "--year", "2017", log_arg], None);
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains("2000 lines, 500 stored, 1500 already stored"),
+        "{stderr}"
+    );
+    let ndjson = "{\"event_id\":\"n1\",\"timestamp\":\"2024-01-01T00:00:00Z\",\"source_ip\":\"192.0.2.1\",\"event_type\":\"LOGIN_ATTEMPT\",\"username\":\"a\",\"success\":true}\n{\"event_id\":\"n2\",\"timestamp\":\"nope\"}\n";
+    let (status, _, stderr) = cli(dir.path(), &["import", "-"], Some(ndjson));
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains("2 lines, 1 stored, 0 already stored, 0 not understood (kept), 1 refused"),
+        "{stderr}"
+    );
+
+    let server = TestServer::start(dir.path(), Start::default()).await;
+    assert_eq!(server.all_event_ids(&token).await.len(), 2001);
+    let (_, templates) = server.get("/api/v1/templates", Some(&token)).await;
+    assert_eq!(templates["templates"].as_array().unwrap().len(), 27);
+
+    // A missing file is a clear error.
+    let (status, _, stderr) = cli(dir.path(), &["import", "/nonexistent/auth.log"], None);
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        stderr.contains("cannot open /nonexistent/auth.log"),
+        "{stderr}"
+    );
 }

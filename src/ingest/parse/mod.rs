@@ -75,6 +75,12 @@ impl LineClock {
         }
     }
 
+    /// The year the next year-less time is read in.
+    #[must_use]
+    pub fn year(&self) -> i32 {
+        self.year
+    }
+
     /// Reads a year-less time that would fall after `limit` (µs) as one of the year before.
     #[must_use]
     pub fn not_after(mut self, limit: i64) -> Self {
