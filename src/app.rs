@@ -31,6 +31,7 @@ use crate::api::error::ApiError;
 use crate::auth::{Auth, Lifetimes, password};
 use crate::config::Settings;
 use crate::ingest::import::{self, ImportBatch};
+use crate::ingest::listener::SyslogListener;
 use crate::ingest::pipeline::Pipeline;
 use crate::state::AppState;
 use crate::storage::{Role, Store, UserRecord};
@@ -53,6 +54,8 @@ pub struct App {
     tls: Arc<rustls::ServerConfig>,
     admin_listener: UnixListener,
     admin_path: PathBuf,
+    /// The syslog listener, when `syslog_listen` is set.
+    syslog: Option<SyslogListener>,
     writer: JoinHandle<()>,
 }
 
@@ -100,6 +103,16 @@ impl App {
         let addr = listener.local_addr()?;
         let admin_path = settings.admin_socket_path();
         let admin_listener = bind_admin_socket(&admin_path)?;
+        let syslog = match settings.syslog_listen {
+            Some(at) => {
+                let listener = SyslogListener::bind(at)
+                    .with_context(|| format!("cannot receive syslog on {at}"))?;
+                tracing::info!(addr = %listener.addr(), "receiving syslog (UDP and TCP)");
+                Some(listener)
+            }
+            None => None,
+        };
+        let syslog_addr = syslog.as_ref().map(SyslogListener::addr);
 
         for (name, source) in &settings.sources {
             tracing::debug!(option = name, source, "configuration");
@@ -117,6 +130,8 @@ impl App {
                 auth,
                 pipeline,
                 miner: Arc::new(std::sync::Mutex::new(miner)),
+                syslog_addr,
+                syslog_stats: Arc::default(),
                 settings: Arc::new(settings),
                 started_at: Instant::now(),
             },
@@ -125,6 +140,7 @@ impl App {
             tls: tls.config,
             admin_listener,
             admin_path,
+            syslog,
             writer,
         })
     }
@@ -144,10 +160,19 @@ impl App {
             tls,
             admin_listener,
             admin_path,
+            syslog,
             writer,
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         let admin_task = tokio::spawn(serve_admin(admin_listener, state.clone(), stop_rx.clone()));
+        let syslog_task = syslog.map(|listener| {
+            tokio::spawn(listener.run(
+                state.pipeline.clone(),
+                Arc::clone(&state.miner),
+                Arc::clone(&state.syslog_stats),
+                stop_rx.clone(),
+            ))
+        });
         let upkeep_task = tokio::spawn(upkeep(state.clone(), stop_rx));
 
         let handle = Handle::new();
@@ -184,6 +209,10 @@ impl App {
         let _ = stop_tx.send(true);
         let _ = admin_task.await;
         let _ = upkeep_task.await;
+        // Lines already received are stored before the writer stops.
+        if let Some(task) = syslog_task {
+            let _ = task.await;
+        }
         if let Err(e) = state.auth.flush_token_uses() {
             tracing::warn!(error = ?e, "could not record token last-use times");
         }

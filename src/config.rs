@@ -74,6 +74,14 @@ pub struct Options {
     /// Write the bound address here once listening (useful with port 0)
     #[arg(long, global = true, env = "SECURIFY_ADDR_FILE", value_name = "FILE")]
     pub addr_file: Option<PathBuf>,
+    /// Receive syslog (RFC 3164 and 5424) on this address, UDP and TCP [default: off]
+    #[arg(
+        long,
+        global = true,
+        env = "SECURIFY_SYSLOG_LISTEN",
+        value_name = "ADDR"
+    )]
+    pub syslog_listen: Option<SocketAddr>,
     /// Log output format [default: json]
     #[arg(long, global = true, env = "SECURIFY_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -153,12 +161,13 @@ pub struct Options {
 }
 
 /// The names of the fields of [`Options`], as written in the TOML file and shown by `check-config`.
-pub const OPTION_NAMES: [&str; 17] = [
+pub const OPTION_NAMES: [&str; 18] = [
     "data_dir",
     "listen",
     "tls_cert",
     "tls_key",
     "addr_file",
+    "syslog_listen",
     "log_format",
     "log_level",
     "max_body_bytes",
@@ -189,6 +198,8 @@ pub struct Settings {
     pub listen: SocketAddr,
     pub tls: TlsSource,
     pub addr_file: Option<PathBuf>,
+    /// Where to receive syslog, if anywhere.
+    pub syslog_listen: Option<SocketAddr>,
     pub log_format: LogFormat,
     pub log_level: String,
     pub max_body_bytes: usize,
@@ -256,6 +267,7 @@ impl Options {
             tls_cert: self.tls_cert.or(lower.tls_cert),
             tls_key: self.tls_key.or(lower.tls_key),
             addr_file: self.addr_file.or(lower.addr_file),
+            syslog_listen: self.syslog_listen.or(lower.syslog_listen),
             log_format: self.log_format.or(lower.log_format),
             log_level: self.log_level.or(lower.log_level),
             max_body_bytes: self.max_body_bytes.or(lower.max_body_bytes),
@@ -339,6 +351,7 @@ impl Options {
             listen,
             tls,
             addr_file: self.addr_file,
+            syslog_listen: self.syslog_listen,
             log_format: self.log_format.unwrap_or(LogFormat::Json),
             log_level: self.log_level.unwrap_or_else(|| "info".to_string()),
             max_body_bytes,
@@ -418,6 +431,12 @@ pub fn describe(settings: &Settings) -> String {
         ("tls_cert", cert),
         ("tls_key", key),
         ("addr_file", path(&settings.addr_file)),
+        (
+            "syslog_listen",
+            settings
+                .syslog_listen
+                .map_or_else(|| "off".to_string(), |a| a.to_string()),
+        ),
         (
             "log_format",
             format!("{:?}", settings.log_format).to_lowercase(),

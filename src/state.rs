@@ -6,6 +6,7 @@ use std::time::Instant;
 use crate::admin::{self, AdminError, AdminRequest, AdminResponse};
 use crate::auth::Auth;
 use crate::config::Settings;
+use crate::ingest::listener::ListenerStats;
 use crate::ingest::parse::miner::Miner;
 use crate::ingest::pipeline::Pipeline;
 use crate::storage::Store;
@@ -23,6 +24,9 @@ pub struct AppState {
     /// microseconds per line that mining takes; the templates a request touched travel with
     /// its events to the writer, which stores both in one transaction.
     pub miner: Arc<Mutex<Miner>>,
+    /// Where syslog is received, if it is (`/ready` shows it; with port 0, the real port).
+    pub syslog_addr: Option<std::net::SocketAddr>,
+    pub syslog_stats: Arc<ListenerStats>,
     pub settings: Arc<Settings>,
     /// When the server started, for uptime on `/ready`.
     pub started_at: Instant,

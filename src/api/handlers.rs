@@ -221,6 +221,11 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
                 "status": "ready",
                 "events": events,
                 "commits": state.pipeline.stats.commits.load(Ordering::Relaxed),
+                "syslog": state.syslog_addr.map(|addr| json!({
+                    "addr": addr.to_string(),
+                    "received": state.syslog_stats.received.load(Ordering::Relaxed),
+                    "dropped": state.syslog_stats.dropped.load(Ordering::Relaxed),
+                })),
                 "uptime_secs": state.started_at.elapsed().as_secs(),
             })),
         ),

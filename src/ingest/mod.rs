@@ -3,6 +3,7 @@
 
 pub mod import;
 pub mod json;
+pub mod listener;
 pub mod logs;
 pub mod parse;
 pub mod pipeline;

@@ -281,3 +281,86 @@ async fn import_goes_through_the_running_server_or_straight_to_a_stopped_store()
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn syslog_over_udp_and_tcp_with_both_framings() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = TestServer::start(
+        dir.path(),
+        Start {
+            extra_args: vec!["--syslog-listen".into(), "127.0.0.1:0".into()],
+            ..Start::default()
+        },
+    )
+    .await;
+    let token = server.api_token(&["read"]).await;
+    let (_, ready) = server.get("/ready", None).await;
+    let addr: std::net::SocketAddr = ready["syslog"]["addr"].as_str().unwrap().parse().unwrap();
+    assert!(addr.ip().is_loopback());
+
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.send_to(
+        b"<38>Mar  2 00:00:03 srv01 sshd[7]: Failed password for root from 203.0.113.9 port 4444 ssh2",
+        addr,
+    )
+    .unwrap();
+    let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+    tcp.write_all(
+        b"<38>Mar  2 00:00:04 srv01 sshd[7]: Invalid user bob from 203.0.113.10 port 1\n",
+    )
+    .unwrap();
+    let framed = b"<38>1 2026-03-02T00:00:05Z srv02 sudo - - - alice : TTY=pts/0 ; PWD=/ ; USER=root ; COMMAND=/bin/id";
+    tcp.write_all(format!("{} ", framed.len()).as_bytes())
+        .unwrap();
+    tcp.write_all(framed).unwrap();
+    tcp.write_all(b"a bare line from a device\n").unwrap();
+    // An impossible octet count ends this sender's connection, not the listener.
+    tcp.write_all(b"99999999 x").unwrap();
+    drop(tcp);
+
+    let mut types = Vec::new();
+    for _ in 0..100 {
+        let (_, page) = server.get("/api/v1/events", Some(&token)).await;
+        types = page["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["event_type"].as_str().unwrap().to_string(),
+                    e["host"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        if types.len() == 4 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    types.sort();
+    assert_eq!(
+        types,
+        [
+            ("INVALID_USER".to_string(), "srv01".to_string()),
+            ("LOGIN_FAILED".to_string(), "srv01".to_string()),
+            ("SUDO_COMMAND".to_string(), "srv02".to_string()),
+            ("UNPARSED".to_string(), "127.0.0.1".to_string()),
+        ]
+    );
+
+    // Lines received just before a stop are stored before the server exits.
+    let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+    tcp.write_all(b"<38>Mar  2 00:00:09 srv01 sshd[8]: Accepted password for carol from 192.0.2.4 port 22 ssh2\n")
+        .unwrap();
+    tcp.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(server.terminate().success());
+    drop(server);
+    let server = TestServer::start(dir.path(), Start::default()).await;
+    let (_, page) = server
+        .get("/api/v1/events?event_type=LOGIN_SUCCESS", Some(&token))
+        .await;
+    assert_eq!(page["events"][0]["username"], "carol");
+    drop(tcp);
+}
