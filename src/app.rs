@@ -417,13 +417,7 @@ async fn admin_connection(stream: tokio::net::UnixStream, state: AppState) {
 async fn import_batch(state: &AppState, batch: ImportBatch) -> AdminResponse {
     let miner = Arc::clone(&state.miner);
     let now = crate::now_micros();
-    let prepared = tokio::task::spawn_blocking(move || {
-        let mut miner = miner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        import::prepare(&batch, &mut miner, now)
-    })
-    .await;
+    let prepared = tokio::task::spawn_blocking(move || import::prepare(&batch, &miner, now)).await;
     let prepared = match prepared {
         Ok(Ok(prepared)) => prepared,
         Ok(Err(e)) => return admin::respond(Err(admin::AdminError::Invalid(e.to_string()))),

@@ -7,6 +7,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -37,46 +38,47 @@ pub struct ImportOptions {
     pub utc_offset: time::UtcOffset,
 }
 
-/// Where batches go.
+/// Batches prepared and stored at once: one being read, one being prepared, one committing.
+const WORKERS: usize = 2;
+
+/// Where batches go. Shared by the worker threads.
 enum Target {
     /// The running server, through its admin socket.
     Server(PathBuf),
     /// The database itself; the server is not running.
-    Direct { store: Store, miner: Miner },
+    Direct { store: Store, miner: Mutex<Miner> },
 }
 
 impl Target {
-    fn send(&mut self, batch: ImportBatch, settings: &Settings) -> anyhow::Result<ImportCounts> {
-        if let Self::Server(socket) = self {
-            let request = AdminRequest::Import(batch);
-            let reply = admin::call_socket(socket, &request)
-                .with_context(|| format!("cannot talk to the server at {}", socket.display()))?;
-            match reply {
-                Some(AdminResponse::Imported { counts }) => return Ok(counts),
-                Some(AdminResponse::Error { message, .. }) => anyhow::bail!(message),
-                Some(_) => anyhow::bail!("unexpected reply from the server"),
-                // The server stopped: carry on with the database itself.
-                None => {
-                    *self = Self::direct(settings)?;
-                    let AdminRequest::Import(batch) = request else {
-                        unreachable!("the request was built above")
-                    };
-                    return self.send(batch, settings);
+    fn send(&self, batch: ImportBatch) -> anyhow::Result<ImportCounts> {
+        match self {
+            Self::Server(socket) => {
+                let request = AdminRequest::Import(batch);
+                let reply = admin::call_socket(socket, &request).with_context(|| {
+                    format!("cannot talk to the server at {}", socket.display())
+                })?;
+                match reply {
+                    Some(AdminResponse::Imported { counts }) => Ok(counts),
+                    Some(AdminResponse::Error { message, .. }) => anyhow::bail!(message),
+                    Some(_) => anyhow::bail!("unexpected reply from the server"),
+                    None => anyhow::bail!(
+                        "the server stopped during the import; run the command again (lines \
+                         already stored are recognised and skipped)"
+                    ),
                 }
             }
+            Self::Direct { store, miner } => {
+                let prepared = import::prepare(&batch, miner, crate::now_micros())?;
+                let mut counts = prepared.counts;
+                let outcome = store
+                    .append(&[prepared.events], &prepared.templates)?
+                    .pop()
+                    .unwrap_or_default();
+                counts.accepted = outcome.accepted;
+                counts.duplicates = outcome.duplicates;
+                Ok(counts)
+            }
         }
-        let Self::Direct { store, miner } = self else {
-            unreachable!("the server case returned above")
-        };
-        let prepared = import::prepare(&batch, miner, crate::now_micros())?;
-        let mut counts = prepared.counts;
-        let outcome = store
-            .append(&[prepared.events], &prepared.templates)?
-            .pop()
-            .unwrap_or_default();
-        counts.accepted = outcome.accepted;
-        counts.duplicates = outcome.duplicates;
-        Ok(counts)
     }
 
     fn direct(settings: &Settings) -> anyhow::Result<Self> {
@@ -90,7 +92,65 @@ impl Target {
         let store = Store::open(&path, settings.cache_bytes)?;
         let templates = store.templates()?;
         let miner = Miner::with_templates(templates.into_iter().map(logs::template).collect());
-        Ok(Self::Direct { store, miner })
+        Ok(Self::Direct {
+            store,
+            miner: Mutex::new(miner),
+        })
+    }
+}
+
+/// Reads whole lines into batches, following year-less timestamps across New Year.
+struct Batcher<R> {
+    lines: BufReader<R>,
+    format: Option<ImportFormat>,
+    clock: LineClock,
+    progress: ProgressBar,
+    line: Vec<u8>,
+}
+
+impl<R: Read> Batcher<R> {
+    /// The next batch's text, format and starting year; `None` at the end of the input.
+    fn next_batch(&mut self) -> anyhow::Result<Option<(String, ImportFormat, i32)>> {
+        let mut text = String::new();
+        let mut count = 0;
+        let mut year = None;
+        while text.len() < BATCH_BYTES && count < BATCH_LINES {
+            self.line.clear();
+            let read = self
+                .lines
+                .read_until(b'\n', &mut self.line)
+                .context("cannot read the input")?;
+            if read == 0 {
+                break;
+            }
+            self.progress.inc(read as u64);
+            let decoded = String::from_utf8_lossy(&self.line);
+            if decoded.trim().is_empty() {
+                continue;
+            }
+            let format = *self
+                .format
+                .get_or_insert_with(|| ImportFormat::detect(&decoded));
+            let time = (format == ImportFormat::Syslog)
+                .then(|| syslog::split(&decoded).time)
+                .flatten();
+            if let Some(time @ LineTime::WithoutYear { .. }) = time {
+                let _ = self.clock.resolve(time);
+                year.get_or_insert(self.clock.year());
+            }
+            text.push_str(decoded.trim_end_matches(['\n', '\r']));
+            text.push('\n');
+            count += 1;
+        }
+        if count == 0 {
+            return Ok(None);
+        }
+        let format = self.format.unwrap_or(ImportFormat::Syslog);
+        Ok(Some((
+            text,
+            format,
+            year.unwrap_or_else(|| self.clock.year()),
+        )))
     }
 }
 
@@ -112,7 +172,7 @@ pub fn run(settings: &Settings, options: ImportOptions) -> anyhow::Result<ExitCo
             .map(|name| name.to_string_lossy().into_owned())
     });
     let progress = progress_bar(total);
-    let mut target = if admin::call_socket(&settings.admin_socket_path(), &AdminRequest::TokenList)
+    let target = if admin::call_socket(&settings.admin_socket_path(), &AdminRequest::TokenList)
         .ok()
         .flatten()
         .is_some()
@@ -121,60 +181,26 @@ pub fn run(settings: &Settings, options: ImportOptions) -> anyhow::Result<ExitCo
     } else {
         Target::direct(settings)?
     };
-    let mut clock = match options.year {
+    let clock = match options.year {
         Some(year) => LineClock::new(year, options.utc_offset),
         None => LineClock::new(time::OffsetDateTime::now_utc().year(), options.utc_offset)
             .not_after(crate::now_micros() + 86_400_000_000),
     };
+    let mut batcher = Batcher {
+        lines: BufReader::new(reader),
+        format: options.format,
+        clock,
+        progress: progress.clone(),
+        line: Vec::new(),
+    };
     let started = Instant::now();
-    let mut totals = ImportCounts::default();
-    let mut format = options.format;
-    let mut lines = BufReader::new(reader);
-    let mut text = String::new();
-    let mut line = Vec::new();
-    loop {
-        text.clear();
-        let mut count = 0;
-        let mut year = None;
-        while text.len() < BATCH_BYTES && count < BATCH_LINES {
-            line.clear();
-            let read = lines
-                .read_until(b'\n', &mut line)
-                .context("cannot read the input")?;
-            if read == 0 {
-                break;
-            }
-            progress.inc(read as u64);
-            let decoded = String::from_utf8_lossy(&line);
-            if decoded.trim().is_empty() {
-                continue;
-            }
-            let format = *format.get_or_insert_with(|| ImportFormat::detect(&decoded));
-            let time = (format == ImportFormat::Syslog)
-                .then(|| syslog::split(&decoded).time)
-                .flatten();
-            if let Some(time @ LineTime::WithoutYear { .. }) = time {
-                let _ = clock.resolve(time);
-                year.get_or_insert(clock.year());
-            }
-            text.push_str(decoded.trim_end_matches(['\n', '\r']));
-            text.push('\n');
-            count += 1;
+    let totals = match store_batches(&target, &mut batcher, &options, source.as_ref(), &progress) {
+        Ok(totals) => totals,
+        Err(e) => {
+            progress.abandon();
+            return Err(e);
         }
-        if count == 0 {
-            break;
-        }
-        let batch = ImportBatch {
-            text: std::mem::take(&mut text),
-            format: format.unwrap_or(ImportFormat::Syslog),
-            host: options.host.clone(),
-            source: source.clone(),
-            year: year.unwrap_or_else(|| clock.year()),
-            utc_offset_secs: options.utc_offset.whole_seconds(),
-        };
-        totals += target.send(batch, settings)?;
-        progress.set_message(format!("{} lines", totals.lines));
-    }
+    };
     progress.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
     eprintln!(
@@ -189,6 +215,84 @@ pub fn run(settings: &Settings, options: ImportOptions) -> anyhow::Result<ExitCo
         totals.lines as f64 / seconds.max(1e-9),
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reads batches on this thread and stores them on [`WORKERS`] threads; the first error stops
+/// both.
+fn store_batches<R: Read>(
+    target: &Target,
+    batcher: &mut Batcher<R>,
+    options: &ImportOptions,
+    source: Option<&String>,
+    progress: &ProgressBar,
+) -> anyhow::Result<ImportCounts> {
+    let totals = Mutex::new(ImportCounts::default());
+    let failure: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<ImportBatch>(WORKERS);
+    let rx = Mutex::new(rx);
+    std::thread::scope(|scope| {
+        for _ in 0..WORKERS {
+            scope.spawn(|| {
+                loop {
+                    let next = rx.lock().unwrap_or_else(PoisonError::into_inner).recv();
+                    let Ok(batch) = next else { return };
+                    match target.send(batch) {
+                        Ok(counts) => {
+                            let mut totals = totals.lock().unwrap_or_else(PoisonError::into_inner);
+                            *totals += counts;
+                            progress.set_message(format!("{} lines", totals.lines));
+                        }
+                        Err(e) => {
+                            failure
+                                .lock()
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .get_or_insert(e);
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+        loop {
+            let failed = failure
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .is_some();
+            let batch = if failed {
+                Ok(None)
+            } else {
+                batcher.next_batch()
+            };
+            match batch {
+                Ok(Some((text, format, year))) => {
+                    let batch = ImportBatch {
+                        text,
+                        format,
+                        host: options.host.clone(),
+                        source: source.cloned(),
+                        year,
+                        utc_offset_secs: options.utc_offset.whole_seconds(),
+                    };
+                    if tx.send(batch).is_err() {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    failure
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .get_or_insert(e);
+                    break;
+                }
+            }
+        }
+        drop(tx);
+    });
+    if let Some(e) = failure.into_inner().unwrap_or_else(PoisonError::into_inner) {
+        return Err(e);
+    }
+    Ok(totals.into_inner().unwrap_or_else(PoisonError::into_inner))
 }
 
 fn progress_bar(total: Option<u64>) -> ProgressBar {

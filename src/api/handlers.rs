@@ -2,8 +2,8 @@
 //! into domain types, then calls the store, pipeline or admin service.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, PoisonError};
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -108,8 +108,7 @@ pub async fn ingest_logs(
     let miner = Arc::clone(&state.miner);
     let prepare = move || {
         let text = String::from_utf8_lossy(&body);
-        let mut miner = miner.lock().unwrap_or_else(PoisonError::into_inner);
-        logs::prepare(&text, &mut options, &mut miner, now).map(|prepared| {
+        logs::prepare(&text, &mut options, &miner, now).map(|prepared| {
             let encoded: Vec<EncodedEvent> =
                 prepared.events.iter().map(EncodedEvent::new).collect();
             (prepared, encoded)

@@ -14,6 +14,7 @@ use super::logs::{self, LinesError, LogOptions};
 use super::parse::LineClock;
 use super::parse::miner::Miner;
 use crate::storage::{EncodedEvent, TemplateRecord};
+use std::sync::Mutex;
 
 /// What the lines of a file are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,7 +96,7 @@ pub enum ImportError {
 /// Prepares `batch`, received at `now` (µs), with `miner`.
 pub fn prepare(
     batch: &ImportBatch,
-    miner: &mut Miner,
+    miner: &Mutex<Miner>,
     now: i64,
 ) -> Result<PreparedImport, ImportError> {
     match batch.format {
@@ -162,21 +163,21 @@ mod tests {
 
     #[test]
     fn batches_prepare_like_live_ingest() {
-        let mut miner = Miner::default();
+        let miner = Mutex::new(Miner::default());
         let line = "Dec 31 23:59:59 srv01 sshd[1]: Failed password for root from 192.0.2.1 port 22 ssh2\n\
                     Jan  1 00:00:01 srv01 sshd[1]: Failed password for root from 192.0.2.1 port 22 ssh2\n";
-        let prepared = prepare(&batch(line, ImportFormat::Syslog, 2025), &mut miner, 0).unwrap();
+        let prepared = prepare(&batch(line, ImportFormat::Syslog, 2025), &miner, 0).unwrap();
         assert_eq!(prepared.counts.lines, 2);
         assert_eq!(prepared.templates.len(), 1);
         let ndjson = r#"{"timestamp":"2026-01-01T00:00:00Z","source_ip":"192.0.2.1","event_type":"LOGIN","username":"a","success":true}
 {"timestamp":"bad","source_ip":"192.0.2.1","event_type":"LOGIN","username":"a","success":true}
 "#;
-        let prepared = prepare(&batch(ndjson, ImportFormat::Ndjson, 2025), &mut miner, 0).unwrap();
+        let prepared = prepare(&batch(ndjson, ImportFormat::Ndjson, 2025), &miner, 0).unwrap();
         assert_eq!((prepared.events.len(), prepared.counts.rejected), (1, 1));
         let mut bad = batch(line, ImportFormat::Syslog, 2025);
         bad.utc_offset_secs = 100_000;
         assert_eq!(
-            prepare(&bad, &mut miner, 0).unwrap_err(),
+            prepare(&bad, &miner, 0).unwrap_err(),
             ImportError::Offset(100_000)
         );
     }

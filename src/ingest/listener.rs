@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
@@ -243,7 +243,6 @@ async fn store(batch: Vec<(String, IpAddr)>, pipeline: &Pipeline, miner: &Arc<Mu
             text.push_str(&line);
             text.push('\n');
         }
-        let mut miner = miner.lock().unwrap_or_else(PoisonError::into_inner);
         let mut events = Vec::new();
         let mut templates = Vec::new();
         for (peer, text) in by_sender {
@@ -253,7 +252,7 @@ async fn store(batch: Vec<(String, IpAddr)>, pipeline: &Pipeline, miner: &Arc<Mu
                 clock: LineClock::new(time::OffsetDateTime::now_utc().year(), time::UtcOffset::UTC)
                     .not_after(now + 86_400_000_000),
             };
-            if let Ok(prepared) = logs::prepare(&text, &mut options, &mut miner, now) {
+            if let Ok(prepared) = logs::prepare(&text, &mut options, &miner, now) {
                 events.extend(prepared.events.iter().map(EncodedEvent::new));
                 templates.extend(prepared.templates);
             }

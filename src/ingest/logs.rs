@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use serde_json::{Map, Value, json};
 
@@ -50,10 +51,13 @@ pub enum LinesError {
 }
 
 /// Turns `body` (one log line per line) into events received at `received_at` (µs).
+///
+/// `miner` is locked for each line's mining only, so that batches prepared on several threads
+/// overlap in everything else.
 pub fn prepare(
     body: &str,
     options: &mut LogOptions,
-    miner: &mut Miner,
+    miner: &Mutex<Miner>,
     received_at: i64,
 ) -> Result<PreparedLines, LinesError> {
     let lines: Vec<&str> = body
@@ -84,12 +88,17 @@ pub fn prepare(
         }
         prepared.events.push(event);
     }
+    let miner = lock(miner);
     prepared.templates = touched
         .into_iter()
         .filter_map(|id| miner.template(id))
         .map(record)
         .collect();
     Ok(prepared)
+}
+
+fn lock(miner: &Mutex<Miner>) -> MutexGuard<'_, Miner> {
+    miner.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The stored form of a template.
@@ -155,12 +164,12 @@ fn line_event(
     truncated: bool,
     event_id: String,
     options: &mut LogOptions,
-    miner: &mut Miner,
+    miner: &Mutex<Miner>,
     received_at: i64,
 ) -> Event {
     let parsed = parse::parse_line(line);
     let framed = &parsed.framed;
-    let placed = miner.add(framed.message);
+    let placed = lock(miner).add(framed.message);
     let timestamp = framed
         .time
         .and_then(|time| options.clock.resolve(time))
@@ -241,8 +250,8 @@ mod tests {
              Failed password for root from 203.0.113.9 port 4444 ssh2\n\
              {long}\n"
         );
-        let mut miner = Miner::default();
-        let prepared = prepare(&body, &mut options(), &mut miner, 42).unwrap();
+        let miner = Mutex::new(Miner::default());
+        let prepared = prepare(&body, &mut options(), &miner, 42).unwrap();
         assert_eq!(prepared.events.len(), 4);
         assert_eq!(prepared.unparsed, 2);
         let failed = &prepared.events[0];
@@ -289,29 +298,29 @@ mod tests {
     fn the_same_line_gets_the_same_id_and_repeats_in_one_batch_differ() {
         let body =
             "Mar  2 00:00:03 srv01 sshd[7]: Connection closed by 10.0.0.2 port 1 [preauth]\n";
-        let mut miner = Miner::default();
-        let first = prepare(body, &mut options(), &mut miner, 1).unwrap();
-        let again = prepare(body, &mut options(), &mut miner, 2).unwrap();
+        let miner = Mutex::new(Miner::default());
+        let first = prepare(body, &mut options(), &miner, 1).unwrap();
+        let again = prepare(body, &mut options(), &miner, 2).unwrap();
         assert_eq!(first.events[0].event_id, again.events[0].event_id);
-        let twice = prepare(&body.repeat(2), &mut options(), &mut miner, 3).unwrap();
+        let twice = prepare(&body.repeat(2), &mut options(), &miner, 3).unwrap();
         assert_eq!(twice.events[0].event_id, first.events[0].event_id);
         assert_ne!(twice.events[1].event_id, twice.events[0].event_id);
         let mut elsewhere = options();
         elsewhere.host = Some("edge2".into());
-        let other = prepare(body, &mut elsewhere, &mut miner, 4).unwrap();
+        let other = prepare(body, &mut elsewhere, &miner, 4).unwrap();
         assert_ne!(other.events[0].event_id, first.events[0].event_id);
     }
 
     #[test]
     fn empty_and_oversized_bodies_are_refused() {
-        let mut miner = Miner::default();
+        let miner = Mutex::new(Miner::default());
         assert_eq!(
-            prepare(" \n\r\n", &mut options(), &mut miner, 1).unwrap_err(),
+            prepare(" \n\r\n", &mut options(), &miner, 1).unwrap_err(),
             LinesError::Empty
         );
         let many = "x\n".repeat(MAX_LINES_PER_REQUEST + 1);
         assert_eq!(
-            prepare(&many, &mut options(), &mut miner, 1).unwrap_err(),
+            prepare(&many, &mut options(), &miner, 1).unwrap_err(),
             LinesError::TooMany
         );
     }
