@@ -51,7 +51,8 @@ pub struct Event {
     pub message: Option<String>,
     /// A JSON object, kept as its compact text.
     pub details: Option<String>,
-    /// The line as received, for events read from raw logs.
+    /// The line as received, for events read from raw logs (whose `message` is then left
+    /// empty: it is the line without its syslog header).
     pub raw: Option<String>,
     /// The template the miner placed the line's message in.
     pub template_id: Option<u32>,

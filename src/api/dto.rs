@@ -58,7 +58,12 @@ impl From<Event> for EventDto {
             service: e.service,
             pid: e.pid,
             user_agent: e.user_agent,
-            message: e.message,
+            // A log line's message is its raw text without the syslog header.
+            message: e.message.or_else(|| {
+                e.raw
+                    .as_deref()
+                    .map(|raw| crate::ingest::parse::syslog::split(raw).message.to_string())
+            }),
             raw: e.raw,
             template_id: e.template_id,
         }

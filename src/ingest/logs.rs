@@ -218,7 +218,8 @@ fn line_event(
         service: framed.program.map(name),
         pid: framed.pid,
         user_agent: None,
-        message: Some(framed.message.to_string()),
+        // The message is the raw line without its syslog header: stored once, in `raw`.
+        message: None,
         details: (!details.is_empty()).then(|| Value::Object(details).to_string()),
         raw: Some(line.to_string()),
         template_id: Some(placed.template_id),

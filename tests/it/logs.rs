@@ -50,6 +50,10 @@ async fn a_real_sshd_log_becomes_events_and_templates_that_survive_a_restart() {
             .unwrap()
             .ends_with("POSSIBLE BREAK-IN ATTEMPT!")
     );
+    assert_eq!(
+        oldest["message"],
+        "reverse mapping checking getaddrinfo for ns.marryaldkfaczcz.com [173.234.31.186] failed - POSSIBLE BREAK-IN ATTEMPT!"
+    );
     assert_eq!(oldest["details"]["parser"], "sshd");
     assert_eq!(oldest["details"]["source"], "auth.log");
     let (_, failed) = server
