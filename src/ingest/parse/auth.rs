@@ -417,22 +417,29 @@ fn pam_field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
     (!value.is_empty()).then_some(value)
 }
 
+/// The user and remote host of PAM's `… rhost=ADDR  user=NAME` fields.
+fn pam_who(mut record: AuthRecord, fields: &str) -> AuthRecord {
+    if let Some(user) = pam_field(fields, "user=") {
+        record = record.user(user);
+    }
+    if let Some(rhost) = pam_field(fields, "rhost=") {
+        match rhost.parse() {
+            Ok(ip) => record.source_ip = Some(ip),
+            Err(_) => record.remote_host = Some(rhost.to_string()),
+        }
+    }
+    record
+}
+
 fn pam(message: &str) -> Option<AuthRecord> {
     // pam_unix(SERVICE:TYPE): ...
     if let Some(rest) = message.strip_prefix("pam_unix(") {
         let (_, rest) = rest.split_once("): ")?;
         if let Some(fields) = rest.strip_prefix("authentication failure;") {
-            let mut record = AuthRecord::new(Kind::LoginFailed, Outcome::Failure);
-            if let Some(user) = pam_field(fields, "user=") {
-                record = record.user(user);
-            }
-            if let Some(rhost) = pam_field(fields, "rhost=") {
-                match rhost.parse() {
-                    Ok(ip) => record.source_ip = Some(ip),
-                    Err(_) => record.remote_host = Some(rhost.to_string()),
-                }
-            }
-            return Some(record);
+            return Some(pam_who(
+                AuthRecord::new(Kind::LoginFailed, Outcome::Failure),
+                fields,
+            ));
         }
         if let Some(user) = rest.strip_prefix("session opened for user ") {
             // USER[(uid=N)] by [NAME](uid=N)
@@ -456,17 +463,8 @@ fn pam(message: &str) -> Option<AuthRecord> {
     // PAM N more authentication failure(s); ... rhost=ADDR  user=NAME
     if let Some(rest) = message.strip_prefix("PAM ") {
         if let Some((count, fields)) = rest.split_once(" more authentication failure") {
-            let mut record = AuthRecord::new(Kind::MaxAttempts, Outcome::Failure);
+            let mut record = pam_who(AuthRecord::new(Kind::MaxAttempts, Outcome::Failure), fields);
             record.count = count.parse().unwrap_or(1);
-            if let Some(user) = pam_field(fields, "user=") {
-                record = record.user(user);
-            }
-            if let Some(rhost) = pam_field(fields, "rhost=") {
-                match rhost.parse() {
-                    Ok(ip) => record.source_ip = Some(ip),
-                    Err(_) => record.remote_host = Some(rhost.to_string()),
-                }
-            }
             return Some(record);
         }
         if rest.starts_with("service(") {
