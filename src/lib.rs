@@ -5,6 +5,7 @@
 //! - [`config`]: one configuration struct for CLI, environment and TOML file, validated once.
 //! - [`app`]: builds the server from a validated configuration and runs it until shutdown.
 //! - [`state`]: the handles every request handler shares.
+//! - [`detect`]: detection on event time (pure logic, no IO).
 //! - [`event`]: the normalised login/auth event and its validated field types.
 //! - [`storage`]: redb, the source of truth: events, users, tokens, sessions.
 //! - [`ingest`]: decoding request bodies into events, the group-commit pipeline, and raw log
@@ -25,6 +26,7 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod detect;
 pub mod event;
 pub mod explain;
 pub mod import;

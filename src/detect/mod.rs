@@ -1,0 +1,6 @@
+//! Detection: rules evaluated on every stored event, on event time. No IO: the caller feeds
+//! events and stores what comes out.
+//!
+//! [`window`] holds the event-time windows the rules count in.
+
+pub mod window;

@@ -1,0 +1,211 @@
+//! Event-time windows: what happened to one key (an address, an account) within a sliding span
+//! of event time, correct whatever order the events arrive in.
+//!
+//! Detection runs on event time, never arrival time: a replayed file, an import, a sender
+//! whose clock is off or lines that arrive out of order must find the same attacks a live,
+//! ordered feed does. So a window keeps its entries sorted by event time, and a question is
+//! asked about every span that contains the new event, not only the span that ends at it: a
+//! late event can complete a burst whose other events arrived first. Memory is bounded by
+//! [`Window::expire`], which the detector calls with a watermark (the newest event time seen,
+//! less the span and the lateness it tolerates).
+
+use std::collections::BTreeMap;
+
+/// Entries of one key, ordered by (event time in µs, arrival number).
+#[derive(Debug, Clone)]
+pub struct Window<V> {
+    /// Length of the sliding span, in µs.
+    span: i64,
+    entries: BTreeMap<(i64, u64), V>,
+    arrivals: u64,
+}
+
+/// The busiest span found around an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Burst {
+    /// Entries in the span.
+    pub count: usize,
+    /// Event time of its first and last entry.
+    pub first: i64,
+    pub last: i64,
+}
+
+impl<V> Window<V> {
+    /// A window over spans of `span` µs (both ends included).
+    #[must_use]
+    pub fn new(span: i64) -> Self {
+        Self {
+            span,
+            entries: BTreeMap::new(),
+            arrivals: 0,
+        }
+    }
+
+    /// Adds an entry at event time `at`.
+    pub fn insert(&mut self, at: i64, value: V) {
+        self.arrivals += 1;
+        self.entries.insert((at, self.arrivals), value);
+    }
+
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Drops entries older than `before` (µs).
+    pub fn expire(&mut self, before: i64) {
+        self.entries = self.entries.split_off(&(before, 0));
+    }
+
+    /// The busiest span of the window's length that contains event time `at`.
+    #[must_use]
+    pub fn busiest_around(&self, at: i64) -> Burst {
+        let times: Vec<i64> = self
+            .entries
+            .range((at.saturating_sub(self.span), 0)..=(at.saturating_add(self.span), u64::MAX))
+            .map(|(&(t, _), _)| t)
+            .collect();
+        let mut best = Burst {
+            count: 0,
+            first: at,
+            last: at,
+        };
+        // Two pointers over the sorted times: for each start, the furthest end within the span;
+        // only spans that contain `at` count.
+        let mut end = 0;
+        for start in 0..times.len() {
+            if times[start] > at {
+                break;
+            }
+            end = end.max(start);
+            while end + 1 < times.len() && times[end + 1] - times[start] <= self.span {
+                end += 1;
+            }
+            if times[end] >= at && end + 1 - start > best.count {
+                best = Burst {
+                    count: end + 1 - start,
+                    first: times[start],
+                    last: times[end],
+                };
+            }
+        }
+        best
+    }
+
+    /// The entries from `from` to `to` (µs, both included), oldest first.
+    pub fn between(&self, from: i64, to: i64) -> impl Iterator<Item = (i64, &V)> {
+        self.entries
+            .range((from, 0)..=(to, u64::MAX))
+            .map(|(&(t, _), v)| (t, v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: i64 = 60_000_000;
+
+    fn window(times: &[i64]) -> Window<()> {
+        let mut window = Window::new(10 * MIN);
+        for &t in times {
+            window.insert(t, ());
+        }
+        window
+    }
+
+    #[test]
+    fn a_span_includes_both_ends() {
+        let w = window(&[0, 10 * MIN]);
+        assert_eq!(w.busiest_around(10 * MIN).count, 2);
+        let w = window(&[0, 10 * MIN + 1]);
+        assert_eq!(w.busiest_around(10 * MIN + 1).count, 1);
+    }
+
+    #[test]
+    fn a_late_event_completes_a_burst_that_arrived_first() {
+        // Four failures at minutes 1-4 arrived; the one from minute 0 arrives last.
+        let w = window(&[MIN, 2 * MIN, 3 * MIN, 4 * MIN, 0]);
+        assert_eq!(
+            w.busiest_around(0),
+            Burst {
+                count: 5,
+                first: 0,
+                last: 4 * MIN
+            }
+        );
+        // An event after the burst sees the span that ends at it.
+        let w = window(&[0, MIN, 2 * MIN, 13 * MIN]);
+        assert_eq!(w.busiest_around(13 * MIN).count, 1);
+        assert_eq!(w.busiest_around(2 * MIN).count, 3);
+    }
+
+    #[test]
+    fn the_order_of_arrival_does_not_change_the_answer() {
+        let times: Vec<i64> = (0..40).map(|i| (i * 37 % 23) * MIN / 2).collect();
+        let ordered = {
+            let mut sorted = times.clone();
+            sorted.sort_unstable();
+            window(&sorted)
+        };
+        let shuffled = window(&times);
+        for &t in &times {
+            assert_eq!(ordered.busiest_around(t), shuffled.busiest_around(t));
+        }
+    }
+
+    #[test]
+    fn expiry_bounds_memory_and_keeps_recent_entries() {
+        let mut w = window(&(0..1000).map(|i| i * MIN).collect::<Vec<_>>());
+        w.expire(990 * MIN);
+        assert_eq!(w.len(), 10);
+        assert_eq!(
+            w.between(0, i64::MAX).next().map(|(t, ())| t),
+            Some(990 * MIN)
+        );
+        w.expire(i64::MAX);
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn busiest_span_matches_a_brute_force_count() {
+        // A small linear congruential generator: deterministic, no dependency.
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |below: i64| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            ((state >> 33) % below as u64) as i64
+        };
+        for _ in 0..200 {
+            let times: Vec<i64> = (0..=next(30)).map(|_| next(40) * MIN).collect();
+            let w = window(&times);
+            for &at in &times {
+                let brute = times
+                    .iter()
+                    .filter(|&&start| start <= at && at - start <= 10 * MIN)
+                    .map(|&start| {
+                        times
+                            .iter()
+                            .filter(|&&t| t >= start && t - start <= 10 * MIN)
+                            .count()
+                    })
+                    .max()
+                    .unwrap_or(0);
+                assert_eq!(w.busiest_around(at).count, brute, "{times:?} at {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn equal_times_are_separate_entries() {
+        let w = window(&[5, 5, 5]);
+        assert_eq!(w.busiest_around(5).count, 3);
+        assert_eq!(w.between(5, 5).count(), 3);
+    }
+}
