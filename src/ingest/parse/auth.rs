@@ -13,8 +13,11 @@ use std::net::IpAddr;
 pub enum Kind {
     /// A login succeeded (sshd `Accepted`, dropbear `auth succeeded`).
     LoginSuccess,
-    /// A login attempt failed (wrong password or key, PAM authentication failure).
+    /// A login attempt failed (wrong password or key).
     LoginFailed,
+    /// PAM reports an authentication failure. sshd logs the same attempt as `Failed …` too,
+    /// so this is kept apart: counting both would count every attempt twice.
+    PamFailure,
     /// Someone tried a user name that does not exist.
     InvalidUser,
     /// sshd or PAM gave up on a connection after too many failures.
@@ -59,6 +62,7 @@ impl Kind {
         match self {
             Self::LoginSuccess => "LOGIN_SUCCESS",
             Self::LoginFailed => "LOGIN_FAILED",
+            Self::PamFailure => "PAM_AUTH_FAILURE",
             Self::InvalidUser => "INVALID_USER",
             Self::MaxAttempts => "MAX_AUTH_ATTEMPTS",
             Self::PreauthDisconnect => "PREAUTH_DISCONNECT",
@@ -437,7 +441,7 @@ fn pam(message: &str) -> Option<AuthRecord> {
         let (_, rest) = rest.split_once("): ")?;
         if let Some(fields) = rest.strip_prefix("authentication failure;") {
             return Some(pam_who(
-                AuthRecord::new(Kind::LoginFailed, Outcome::Failure),
+                AuthRecord::new(Kind::PamFailure, Outcome::Failure),
                 fields,
             ));
         }

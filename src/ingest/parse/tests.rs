@@ -15,7 +15,8 @@ fn expected_kind(template: &str) -> Kind {
         "E2" | "E6" | "E7" | "E24" | "E25" => Kind::PreauthDisconnect,
         "E3" => Kind::NoIdentification,
         "E4" | "E5" | "E15" | "E16" | "E17" => Kind::MaxAttempts,
-        "E8" | "E9" | "E10" | "E14" | "E19" | "E20" => Kind::LoginFailed,
+        "E8" | "E9" | "E10" | "E14" => Kind::LoginFailed,
+        "E19" | "E20" => Kind::PamFailure,
         "E11" | "E18" | "E21" => Kind::Info,
         "E12" | "E13" => Kind::InvalidUser,
         "E22" => Kind::SessionClosed,
@@ -176,7 +177,7 @@ const SSHD_CASES: &[Case] = &[
     ),
     case(
         "Mar  2 00:04:00 srv01 sshd[5]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=2001:db8::5  user=root",
-        Kind::LoginFailed,
+        Kind::PamFailure,
         Some("root"),
         Some("2001:db8::5"),
         None,
@@ -229,7 +230,7 @@ const PRIVILEGE_CASES: &[Case] = &[
     ),
     case(
         "Mar  2 00:07:08 srv01 sudo: pam_unix(sudo:auth): authentication failure; logname=mallory uid=1001 euid=0 tty=/dev/pts/1 ruser=mallory rhost=  user=mallory",
-        Kind::LoginFailed,
+        Kind::PamFailure,
         Some("mallory"),
         None,
         None,
