@@ -3,4 +3,6 @@
 //!
 //! [`window`] holds the event-time windows the rules count in.
 
+pub mod engine;
+pub mod rules;
 pub mod window;

@@ -97,6 +97,50 @@ impl<V> Window<V> {
         best
     }
 
+    /// The span of the window's length that contains event time `at` and holds the most
+    /// distinct values of `key`; its count is the number of those values.
+    pub fn most_distinct_around<K: std::hash::Hash + Eq>(
+        &self,
+        at: i64,
+        key: impl Fn(&V) -> K,
+    ) -> Burst {
+        let entries: Vec<(i64, K)> = self
+            .entries
+            .range((at.saturating_sub(self.span), 0)..=(at.saturating_add(self.span), u64::MAX))
+            .map(|(&(t, _), v)| (t, key(v)))
+            .collect();
+        let mut best = Burst {
+            count: 0,
+            first: at,
+            last: at,
+        };
+        let mut counts: std::collections::HashMap<&K, usize> = std::collections::HashMap::new();
+        let mut end = 0;
+        for start in 0..entries.len() {
+            if entries[start].0 > at {
+                break;
+            }
+            while end < entries.len() && entries[end].0 - entries[start].0 <= self.span {
+                *counts.entry(&entries[end].1).or_insert(0) += 1;
+                end += 1;
+            }
+            if end > start && entries[end - 1].0 >= at && counts.len() > best.count {
+                best = Burst {
+                    count: counts.len(),
+                    first: entries[start].0,
+                    last: entries[end - 1].0,
+                };
+            }
+            if let Some(n) = counts.get_mut(&entries[start].1) {
+                *n -= 1;
+                if *n == 0 {
+                    counts.remove(&entries[start].1);
+                }
+            }
+        }
+        best
+    }
+
     /// The entries from `from` to `to` (µs, both included), oldest first.
     pub fn between(&self, from: i64, to: i64) -> impl Iterator<Item = (i64, &V)> {
         self.entries
@@ -200,6 +244,24 @@ mod tests {
                 assert_eq!(w.busiest_around(at).count, brute, "{times:?} at {at}");
             }
         }
+    }
+
+    #[test]
+    fn distinct_values_are_counted_in_the_best_span() {
+        let mut w = Window::new(10 * MIN);
+        for (t, user) in [
+            (0, "a"),
+            (MIN, "a"),
+            (2 * MIN, "b"),
+            (11 * MIN, "c"),
+            (12 * MIN, "d"),
+        ] {
+            w.insert(t, user);
+        }
+        // Around minute 2: {a, b} in 0..10, or {b, c, d} in 2..12.
+        assert_eq!(w.most_distinct_around(2 * MIN, |u| *u).count, 3);
+        assert_eq!(w.most_distinct_around(0, |u| *u).count, 2);
+        assert_eq!(w.most_distinct_around(12 * MIN, |u| *u).count, 3);
     }
 
     #[test]

@@ -1,0 +1,243 @@
+//! The detector: every rule, every event, on event time. It keeps a window per rule and key,
+//! and says what each event completes: a [`Finding`] is the current state of an attack on one
+//! entity (an alert is kept per rule and entity and updated from findings).
+
+use std::collections::HashMap;
+
+use super::rules::{self, Rule, RuleKind, Severity};
+use super::window::Window;
+use crate::event::Event;
+
+/// Most event ids a finding carries as evidence (the newest).
+pub const MAX_EVIDENCE: usize = 20;
+/// How far behind the newest event time an event may arrive and still be counted with its
+/// neighbours; older state is dropped.
+pub const LATENESS_MICROS: i64 = 3_600_000_000;
+/// Most attempts one event may stand for (`message repeated N times`).
+const MAX_ATTEMPTS_PER_EVENT: usize = 1_000;
+/// Expiry runs once per this many events.
+const EXPIRE_EVERY: u64 = 4_096;
+
+/// What a rule found about one entity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub rule: String,
+    pub title: String,
+    pub severity: Severity,
+    pub attack: Vec<String>,
+    /// `ip`, `user` or `host`.
+    pub entity_type: &'static str,
+    pub entity: String,
+    /// Event time of the first and last event behind the finding (µs).
+    pub first_seen: i64,
+    pub last_seen: i64,
+    /// Attempts (or distinct values) counted.
+    pub count: usize,
+    /// Ids of the events behind it, oldest first, at most [`MAX_EVIDENCE`].
+    pub evidence: Vec<String>,
+}
+
+/// One counted event: its id, and the value a `distinct` rule counts.
+#[derive(Debug, Clone)]
+struct Entry {
+    event_id: String,
+    value: Option<String>,
+}
+
+/// Windows of one rule: by key, and for `after_failures` the successes apart.
+#[derive(Debug, Default)]
+struct RuleState {
+    windows: HashMap<String, Window<Entry>>,
+    successes: HashMap<String, Window<Entry>>,
+}
+
+/// All rules and their state.
+#[derive(Debug)]
+pub struct Detector {
+    rules: Vec<Rule>,
+    state: Vec<RuleState>,
+    /// The newest event time seen (µs).
+    watermark: i64,
+    observed: u64,
+}
+
+impl Detector {
+    #[must_use]
+    pub fn new(rules: Vec<Rule>) -> Self {
+        let state = rules.iter().map(|_| RuleState::default()).collect();
+        Self {
+            rules,
+            state,
+            watermark: i64::MIN,
+            observed: 0,
+        }
+    }
+
+    #[must_use]
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// Entries held, over every rule and key (memory is bounded by expiry).
+    #[must_use]
+    pub fn entries(&self) -> usize {
+        self.state
+            .iter()
+            .flat_map(|s| s.windows.values().chain(s.successes.values()))
+            .map(Window::len)
+            .sum()
+    }
+
+    /// Feeds one event; returns what it completes.
+    pub fn observe(&mut self, event: &Event) -> Vec<Finding> {
+        self.watermark = self.watermark.max(event.timestamp);
+        self.observed += 1;
+        if self.observed.is_multiple_of(EXPIRE_EVERY) {
+            self.expire();
+        }
+        let mut findings = Vec::new();
+        for (rule, state) in self.rules.iter().zip(&mut self.state) {
+            if let Some(finding) = evaluate(rule, state, event) {
+                findings.push(finding);
+            }
+        }
+        findings
+    }
+
+    /// Drops state no event can still reach: older than its window plus the lateness allowed.
+    pub fn expire(&mut self) {
+        for (rule, state) in self.rules.iter().zip(&mut self.state) {
+            let before = self
+                .watermark
+                .saturating_sub(rule.window_micros())
+                .saturating_sub(LATENESS_MICROS);
+            for windows in [&mut state.windows, &mut state.successes] {
+                windows.retain(|_, window| {
+                    window.expire(before);
+                    !window.is_empty()
+                });
+            }
+        }
+    }
+}
+
+fn entry(event: &Event, value: Option<String>) -> Entry {
+    Entry {
+        event_id: event.event_id.clone(),
+        value,
+    }
+}
+
+fn finding(rule: &Rule, entity: String, first: i64, last: i64, count: usize, evidence: Vec<String>) -> Finding {
+    Finding {
+        rule: rule.id.clone(),
+        title: rule.title.clone(),
+        severity: rule.severity,
+        attack: rule.attack.clone(),
+        entity_type: rule.key.entity_type(),
+        entity,
+        first_seen: first,
+        last_seen: last,
+        count,
+        evidence,
+    }
+}
+
+/// The newest [`MAX_EVIDENCE`] distinct event ids between two times, oldest first.
+fn evidence(window: &Window<Entry>, first: i64, last: i64) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    for (_, entry) in window.between(first, last) {
+        if ids.last() != Some(&entry.event_id) {
+            ids.push(entry.event_id.clone());
+        }
+    }
+    let skip = ids.len().saturating_sub(MAX_EVIDENCE);
+    ids.split_off(skip)
+}
+
+fn evaluate(rule: &Rule, state: &mut RuleState, event: &Event) -> Option<Finding> {
+    let at = event.timestamp;
+    if rule.kind == RuleKind::AfterFailures && rule.is_success(event) {
+        let key = rule.key.of(event)?;
+        state
+            .successes
+            .entry(key.clone())
+            .or_insert_with(|| Window::new(rule.window_micros()))
+            .insert(at, entry(event, None));
+        return failures_before(rule, state, &key, at, Some(&event.event_id));
+    }
+    if !rule.matches(event) {
+        return None;
+    }
+    let key = rule.key.of(event)?;
+    if rule.kind == RuleKind::Match {
+        return Some(finding(rule, key, at, at, 1, vec![event.event_id.clone()]));
+    }
+    let value = rule.distinct.and_then(|field| field.of(event));
+    if rule.kind == RuleKind::Distinct && value.is_none() {
+        return None;
+    }
+    let window = state
+        .windows
+        .entry(key.clone())
+        .or_insert_with(|| Window::new(rule.window_micros()));
+    let copies = if rule.kind == RuleKind::Threshold {
+        rules::attempts(event).clamp(1, MAX_ATTEMPTS_PER_EVENT)
+    } else {
+        1
+    };
+    for _ in 0..copies {
+        window.insert(at, entry(event, value.clone()));
+    }
+    match rule.kind {
+        RuleKind::Threshold => {
+            let burst = window.busiest_around(at);
+            (burst.count >= rule.threshold).then(|| {
+                let ids = evidence(window, burst.first, burst.last);
+                finding(rule, key, burst.first, burst.last, burst.count, ids)
+            })
+        }
+        RuleKind::Distinct => {
+            let burst = window.most_distinct_around(at, |e| e.value.clone());
+            (burst.count >= rule.threshold).then(|| {
+                let ids = evidence(window, burst.first, burst.last);
+                finding(rule, key, burst.first, burst.last, burst.count, ids)
+            })
+        }
+        RuleKind::AfterFailures => {
+            // A late failure may complete the run before a success that arrived first.
+            let success = state.successes.get(&key).and_then(|successes| {
+                successes
+                    .between(at.saturating_add(1), at.saturating_add(rule.window_micros()))
+                    .next()
+                    .map(|(t, e)| (t, e.event_id.clone()))
+            })?;
+            failures_before(rule, state, &key, success.0, Some(&success.1))
+        }
+        RuleKind::Match => None,
+    }
+}
+
+/// For `after_failures`: the failures of `key` in the window before a success at `success`.
+fn failures_before(
+    rule: &Rule,
+    state: &RuleState,
+    key: &str,
+    success: i64,
+    success_id: Option<&String>,
+) -> Option<Finding> {
+    let window = state.windows.get(key)?;
+    let from = success.saturating_sub(rule.window_micros());
+    let failures: Vec<(i64, &Entry)> = window.between(from, success.saturating_sub(1)).collect();
+    if failures.len() < rule.threshold {
+        return None;
+    }
+    let first = failures.first().map_or(success, |(t, _)| *t);
+    let mut ids = evidence(window, first, success.saturating_sub(1));
+    ids.extend(success_id.cloned());
+    let skip = ids.len().saturating_sub(MAX_EVIDENCE);
+    Some(finding(rule, key.to_string(), first, success, failures.len(), ids.split_off(skip)))
+}
+
+#[cfg(test)]
+mod tests;
