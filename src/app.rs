@@ -132,6 +132,10 @@ impl App {
                 miner: Arc::new(std::sync::Mutex::new(miner)),
                 syslog_addr,
                 syslog_stats: Arc::default(),
+                detector: Arc::new(std::sync::Mutex::new(crate::detect::engine::Detector::new(
+                    crate::detect::rules::parse(crate::detect::rules::DEFAULT_RULES)
+                        .context("the built-in detection rules")?,
+                ))),
                 settings: Arc::new(settings),
                 started_at: Instant::now(),
             },
@@ -165,14 +169,8 @@ impl App {
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         let admin_task = tokio::spawn(serve_admin(admin_listener, state.clone(), stop_rx.clone()));
-        let syslog_task = syslog.map(|listener| {
-            tokio::spawn(listener.run(
-                state.pipeline.clone(),
-                Arc::clone(&state.miner),
-                Arc::clone(&state.syslog_stats),
-                stop_rx.clone(),
-            ))
-        });
+        let syslog_task =
+            syslog.map(|listener| tokio::spawn(listener.run(state.clone(), stop_rx.clone())));
         let upkeep_task = tokio::spawn(upkeep(state.clone(), stop_rx));
 
         let handle = Handle::new();
@@ -426,12 +424,15 @@ async fn import_batch(state: &AppState, batch: ImportBatch) -> AdminResponse {
     let mut counts = prepared.counts;
     match state
         .pipeline
-        .submit_with_templates(prepared.events, prepared.templates)
+        .submit_with_templates(prepared.encoded, prepared.templates)
         .await
     {
         Ok(outcome) => {
             counts.accepted = outcome.accepted;
             counts.duplicates = outcome.duplicates;
+            state
+                .detect(prepared.events, outcome.duplicate_positions)
+                .await;
             AdminResponse::Imported { counts }
         }
         Err(e) => admin::respond(Err(admin::AdminError::Failed(e.to_string()))),

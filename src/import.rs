@@ -15,6 +15,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::admin::{self, AdminRequest, AdminResponse};
 use crate::config::Settings;
+use crate::detect::engine::Detector;
 use crate::ingest::import::{self, ImportBatch, ImportCounts, ImportFormat};
 use crate::ingest::logs;
 use crate::ingest::parse::miner::Miner;
@@ -46,7 +47,11 @@ enum Target {
     /// The running server, through its admin socket.
     Server(PathBuf),
     /// The database itself; the server is not running.
-    Direct { store: Store, miner: Mutex<Miner> },
+    Direct {
+        store: Store,
+        miner: Mutex<Miner>,
+        detector: Mutex<Detector>,
+    },
 }
 
 impl Target {
@@ -67,15 +72,26 @@ impl Target {
                     ),
                 }
             }
-            Self::Direct { store, miner } => {
+            Self::Direct {
+                store,
+                miner,
+                detector,
+            } => {
                 let prepared = import::prepare(&batch, miner, crate::now_micros())?;
                 let mut counts = prepared.counts;
                 let outcome = store
-                    .append(&[prepared.events], &prepared.templates)?
+                    .append(&[prepared.encoded], &prepared.templates)?
                     .pop()
                     .unwrap_or_default();
                 counts.accepted = outcome.accepted;
                 counts.duplicates = outcome.duplicates;
+                let findings =
+                    crate::state::observe(detector, &prepared.events, &outcome.duplicate_positions);
+                let updates: Vec<_> = findings
+                    .into_iter()
+                    .map(crate::state::alert_update)
+                    .collect();
+                store.record_findings(&updates, crate::now_micros())?;
                 Ok(counts)
             }
         }
@@ -92,9 +108,11 @@ impl Target {
         let store = Store::open(&path, settings.cache_bytes)?;
         let templates = store.templates()?;
         let miner = Miner::with_templates(templates.into_iter().map(logs::template).collect());
+        let rules = crate::detect::rules::parse(crate::detect::rules::DEFAULT_RULES)?;
         Ok(Self::Direct {
             store,
             miner: Mutex::new(miner),
+            detector: Mutex::new(Detector::new(rules)),
         })
     }
 }

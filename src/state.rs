@@ -6,10 +6,12 @@ use std::time::Instant;
 use crate::admin::{self, AdminError, AdminRequest, AdminResponse};
 use crate::auth::Auth;
 use crate::config::Settings;
+use crate::detect::engine::{Detector, Finding};
+use crate::event::Event;
 use crate::ingest::listener::ListenerStats;
 use crate::ingest::parse::miner::Miner;
 use crate::ingest::pipeline::Pipeline;
-use crate::storage::Store;
+use crate::storage::{AlertUpdate, Store};
 
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -27,6 +29,8 @@ pub struct AppState {
     /// Where syslog is received, if it is (`/ready` shows it; with port 0, the real port).
     pub syslog_addr: Option<std::net::SocketAddr>,
     pub syslog_stats: Arc<ListenerStats>,
+    /// Detection state: every stored event goes through it once, after its commit.
+    pub detector: Arc<Mutex<Detector>>,
     pub settings: Arc<Settings>,
     /// When the server started, for uptime on `/ready`.
     pub started_at: Instant,
@@ -43,5 +47,76 @@ impl AppState {
         })
         .await
         .unwrap_or_else(|e| Err(AdminError::Failed(e.to_string())))
+    }
+}
+
+impl AppState {
+    /// Runs detection on events that have just been committed (skipping the positions the
+    /// store reported as duplicates, which were stored before) and records what it finds as
+    /// alerts. Failures are logged: the events themselves are stored either way.
+    pub async fn detect(&self, events: Vec<Event>, duplicates: Vec<u32>) {
+        // A few events are checked right here; a large batch goes to the blocking pool.
+        let findings = if events.len() <= 256 {
+            observe(&self.detector, &events, &duplicates)
+        } else {
+            let detector = Arc::clone(&self.detector);
+            match tokio::task::spawn_blocking(move || observe(&detector, &events, &duplicates))
+                .await
+            {
+                Ok(findings) => findings,
+                Err(e) => {
+                    tracing::error!(error = %e, "detection failed");
+                    return;
+                }
+            }
+        };
+        if findings.is_empty() {
+            return;
+        }
+        let store = Arc::clone(&self.store);
+        let updates: Vec<AlertUpdate> = findings.into_iter().map(alert_update).collect();
+        match tokio::task::spawn_blocking(move || {
+            store.record_findings(&updates, crate::now_micros())
+        })
+        .await
+        {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(error = ?e, "could not record alerts"),
+            Err(e) => tracing::error!(error = %e, "could not record alerts"),
+        }
+    }
+}
+
+/// Feeds `events` to the detector, skipping the duplicate positions (ascending).
+pub fn observe(detector: &Mutex<Detector>, events: &[Event], duplicates: &[u32]) -> Vec<Finding> {
+    let mut detector = detector
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut skip = duplicates.iter().peekable();
+    let mut findings = Vec::new();
+    for (position, event) in events.iter().enumerate() {
+        if skip.peek() == Some(&&(position as u32)) {
+            skip.next();
+            continue;
+        }
+        findings.extend(detector.observe(event));
+    }
+    findings
+}
+
+/// The alert a finding updates or opens.
+#[must_use]
+pub fn alert_update(finding: Finding) -> AlertUpdate {
+    AlertUpdate {
+        rule: finding.rule,
+        title: finding.title,
+        severity: finding.severity.as_str().to_string(),
+        entity_type: finding.entity_type.to_string(),
+        entity: finding.entity,
+        first_seen: finding.first_seen,
+        last_seen: finding.last_seen,
+        count: finding.count as u64,
+        attack: finding.attack,
+        evidence: finding.evidence,
     }
 }

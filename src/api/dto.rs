@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::event::{Event, format_timestamp};
-use crate::storage::{EventCursor, Role, Scope};
+use crate::storage::{AlertRecord, EventCursor, Role, Scope};
 
 #[derive(Debug, Serialize)]
 pub struct EventDto {
@@ -182,4 +182,75 @@ mod tests {
         assert_eq!(decode_cursor("not a cursor"), None);
         assert_eq!(decode_cursor(&URL_SAFE_NO_PAD.encode("1:x")), None);
     }
+}
+
+/// An alert on the wire.
+#[derive(Debug, Serialize)]
+pub struct AlertDto {
+    pub id: u64,
+    pub rule: String,
+    pub title: String,
+    pub severity: String,
+    pub status: &'static str,
+    pub entity_type: String,
+    pub entity: String,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub count: u64,
+    pub peak: u64,
+    pub attack: Vec<String>,
+    /// Event ids; `GET /api/v1/alerts/{id}` also returns the events themselves.
+    pub evidence: Vec<String>,
+    pub notes: Vec<AlertNoteDto>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AlertNoteDto {
+    pub at: String,
+    pub by: String,
+    pub status: &'static str,
+    pub text: String,
+}
+
+impl From<AlertRecord> for AlertDto {
+    fn from(a: AlertRecord) -> Self {
+        Self {
+            id: a.id,
+            rule: a.rule,
+            title: a.title,
+            severity: a.severity,
+            status: a.status.as_str(),
+            entity_type: a.entity_type,
+            entity: a.entity,
+            first_seen: format_timestamp(a.first_seen),
+            last_seen: format_timestamp(a.last_seen),
+            count: a.count,
+            peak: a.peak,
+            attack: a.attack,
+            evidence: a.evidence,
+            notes: a
+                .notes
+                .into_iter()
+                .map(|n| AlertNoteDto {
+                    at: format_timestamp(n.at),
+                    by: n.by,
+                    status: n.status.as_str(),
+                    text: n.text,
+                })
+                .collect(),
+            created_at: format_timestamp(a.created_at),
+            updated_at: format_timestamp(a.updated_at),
+        }
+    }
+}
+
+/// `PUT /api/v1/alerts/{id}/status`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertStatusRequest {
+    pub status: String,
+    #[serde(default)]
+    pub note: String,
 }

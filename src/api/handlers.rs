@@ -12,8 +12,9 @@ use axum::response::IntoResponse;
 use serde_json::json;
 
 use super::dto::{
-    self, EventDto, EventPageDto, IngestReply, LoginReply, LoginRequest, MeReply, RefreshRequest,
-    RejectedDto, TokenCreateRequest, UserCreateRequest, UserSummary,
+    self, AlertDto, AlertStatusRequest, EventDto, EventPageDto, IngestReply, LoginReply,
+    LoginRequest, MeReply, RefreshRequest, RejectedDto, TokenCreateRequest, UserCreateRequest,
+    UserSummary,
 };
 use super::error::ApiError;
 use super::extract::{Caller, JsonBody, RawBody, media_type, unsupported_media_type};
@@ -25,7 +26,7 @@ use crate::ingest::json::{self, Format};
 use crate::ingest::logs::{self, LogOptions};
 use crate::ingest::parse::{self, LineClock};
 use crate::state::AppState;
-use crate::storage::{EncodedEvent, EventQuery};
+use crate::storage::{AlertNote, AlertQuery, AlertStatus, EncodedEvent, EventQuery};
 
 /// Bodies above this size are decoded on the blocking pool instead of an executor thread.
 const INLINE_DECODE_BYTES: usize = 256 * 1024;
@@ -76,6 +77,9 @@ pub async fn ingest(
         ));
     }
     let outcome = state.pipeline.submit(encoded).await?;
+    state
+        .detect(decoded.events, outcome.duplicate_positions.clone())
+        .await;
     let reply = IngestReply {
         accepted: outcome.accepted,
         duplicates: outcome.duplicates,
@@ -122,6 +126,9 @@ pub async fn ingest_logs(
         .pipeline
         .submit_with_templates(encoded, prepared.templates)
         .await?;
+    state
+        .detect(prepared.events, outcome.duplicate_positions.clone())
+        .await;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({
@@ -186,6 +193,145 @@ fn log_options(params: &HashMap<String, String>) -> Result<LogOptions, ApiError>
         source,
         clock,
     })
+}
+
+/// Most alerts in one page.
+const MAX_ALERTS_PAGE: usize = 500;
+
+/// `GET /api/v1/alerts`: `status`, `severity`, `rule`, `entity`, `since` (RFC 3339), `limit`,
+/// `cursor`; newest first.
+pub async fn list_alerts(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require(Permission::Read)?;
+    let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", message);
+    let mut query = AlertQuery {
+        limit: DEFAULT_LIMIT,
+        ..AlertQuery::default()
+    };
+    for (key, value) in &params {
+        match key.as_str() {
+            "status" => {
+                query.status = Some(AlertStatus::parse(value).ok_or_else(|| {
+                    bad("status: expected open, acknowledged, resolved or false_positive".into())
+                })?);
+            }
+            "severity" => {
+                if !["low", "medium", "high", "critical"].contains(&value.as_str()) {
+                    return Err(bad(
+                        "severity: expected low, medium, high or critical".into()
+                    ));
+                }
+                query.severity = Some(value.clone());
+            }
+            "rule" => query.rule = Some(value.clone()),
+            "entity" => query.entity = Some(value.clone()),
+            "since" => {
+                query.since =
+                    Some(event::parse_timestamp("since", value).map_err(|e| bad(e.to_string()))?);
+            }
+            "limit" => {
+                query.limit = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_ALERTS_PAGE).contains(n))
+                    .ok_or_else(|| bad(format!("limit: expected 1 to {MAX_ALERTS_PAGE}")))?;
+            }
+            "cursor" => {
+                query.before_id = Some(
+                    value
+                        .parse()
+                        .map_err(|_| bad("cursor: not a cursor".into()))?,
+                );
+            }
+            _ => {
+                return Err(bad(format!(
+                    "unknown parameter `{key}` (expected status, severity, rule, entity, since, limit, cursor)"
+                )));
+            }
+        }
+    }
+    let limit = query.limit;
+    let store = state.store.clone();
+    let alerts = tokio::task::spawn_blocking(move || store.alerts(&query))
+        .await
+        .map_err(|e| ApiError::internal(&e))??;
+    let next_cursor = (alerts.len() == limit)
+        .then(|| alerts.last().map(|a| a.id.to_string()))
+        .flatten();
+    let alerts: Vec<AlertDto> = alerts.into_iter().map(AlertDto::from).collect();
+    Ok(Json(
+        json!({ "alerts": alerts, "next_cursor": next_cursor }),
+    ))
+}
+
+/// `GET /api/v1/alerts/{id}`: the alert and its evidence events.
+pub async fn get_alert(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require(Permission::Read)?;
+    let id: u64 = id
+        .parse()
+        .map_err(|_| ApiError::not_found(format!("no alert {id}")))?;
+    let store = state.store.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        let Some(alert) = store.alert(id)? else {
+            return Ok(None);
+        };
+        let mut events = Vec::new();
+        for event_id in &alert.evidence {
+            if let Some(event) = store.get_event(event_id)? {
+                events.push(EventDto::from(event));
+            }
+        }
+        Ok::<_, crate::storage::StorageError>(Some((alert, events)))
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))??;
+    let (alert, events) = found.ok_or_else(|| ApiError::not_found(format!("no alert {id}")))?;
+    let mut body =
+        serde_json::to_value(AlertDto::from(alert)).map_err(|e| ApiError::internal(&e))?;
+    body["evidence_events"] = serde_json::to_value(events).map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(body))
+}
+
+/// `PUT /api/v1/alerts/{id}/status`: `{status, note}` (analysts and admins).
+pub async fn set_alert_status(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(request): JsonBody<AlertStatusRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let principal = caller.require(Permission::Triage)?;
+    let id: u64 = id
+        .parse()
+        .map_err(|_| ApiError::not_found(format!("no alert {id}")))?;
+    let status = AlertStatus::parse(&request.status).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "status: expected open, acknowledged, resolved or false_positive",
+        )
+    })?;
+    event::check_text("note", &request.note, 4096)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()))?;
+    let note = AlertNote {
+        at: crate::now_micros(),
+        by: principal.label(),
+        status,
+        text: request.note,
+    };
+    let store = state.store.clone();
+    let updated = tokio::task::spawn_blocking(move || store.set_alert_status(id, status, note))
+        .await
+        .map_err(|e| ApiError::internal(&e))??;
+    let alert = updated.ok_or_else(|| ApiError::not_found(format!("no alert {id}")))?;
+    tracing::info!(alert = id, status = status.as_str(), by = %principal.label(), "alert status changed");
+    Ok(Json(AlertDto::from(alert)))
 }
 
 /// `GET /api/v1/templates`: the template miner's templates, as stored.

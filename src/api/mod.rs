@@ -6,7 +6,7 @@ pub mod extract;
 mod handlers;
 
 use axum::Router;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 
 use crate::state::AppState;
 
@@ -19,6 +19,12 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/events", get(handlers::list_events))
         .route("/api/v1/logs", post(handlers::ingest_logs))
         .route("/api/v1/templates", get(handlers::list_templates))
+        .route("/api/v1/alerts", get(handlers::list_alerts))
+        .route("/api/v1/alerts/{id}", get(handlers::get_alert))
+        .route(
+            "/api/v1/alerts/{id}/status",
+            put(handlers::set_alert_status),
+        )
         .route("/api/v1/events/{event_id}", get(handlers::get_event))
         .route("/api/v1/auth/login", post(handlers::login))
         .route("/api/v1/auth/refresh", post(handlers::refresh))

@@ -36,6 +36,8 @@ pub enum Permission {
     Read,
     /// Manage tokens and users.
     Admin,
+    /// Work alerts: change their status, add notes (analysts and admins; tokens with `admin`).
+    Triage,
 }
 
 /// The authenticated caller of a request.
@@ -65,11 +67,12 @@ impl Principal {
                 Permission::Ingest => false,
                 Permission::Read => true,
                 Permission::Admin => *role == Role::Admin,
+                Permission::Triage => matches!(role, Role::Admin | Role::Analyst),
             },
             Self::ApiToken { scopes, .. } => match permission {
                 Permission::Ingest => scopes.contains(&Scope::Ingest),
                 Permission::Read => scopes.contains(&Scope::Read) || scopes.contains(&Scope::Admin),
-                Permission::Admin => scopes.contains(&Scope::Admin),
+                Permission::Admin | Permission::Triage => scopes.contains(&Scope::Admin),
             },
         }
     }

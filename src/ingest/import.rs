@@ -13,6 +13,7 @@ use super::json::{self, DecodeError, Format};
 use super::logs::{self, LinesError, LogOptions};
 use super::parse::LineClock;
 use super::parse::miner::Miner;
+use crate::event::Event;
 use crate::storage::{EncodedEvent, TemplateRecord};
 use std::sync::Mutex;
 
@@ -77,7 +78,10 @@ impl std::ops::AddAssign for ImportCounts {
 /// A batch ready for the store.
 #[derive(Debug, Default)]
 pub struct PreparedImport {
-    pub events: Vec<EncodedEvent>,
+    /// The events, for detection once they are stored.
+    pub events: Vec<Event>,
+    /// The same, encoded for the store.
+    pub encoded: Vec<EncodedEvent>,
     pub templates: Vec<TemplateRecord>,
     /// Lines, unparsed and rejected; accepted and duplicates come from the store.
     pub counts: ImportCounts,
@@ -108,7 +112,8 @@ pub fn prepare(
                     rejected: decoded.rejected.len(),
                     ..ImportCounts::default()
                 },
-                events: decoded.events.iter().map(EncodedEvent::new).collect(),
+                encoded: decoded.events.iter().map(EncodedEvent::new).collect(),
+                events: decoded.events,
                 templates: Vec::new(),
             })
         }
@@ -127,7 +132,8 @@ pub fn prepare(
                     unparsed: prepared.unparsed,
                     ..ImportCounts::default()
                 },
-                events: prepared.events.iter().map(EncodedEvent::new).collect(),
+                encoded: prepared.events.iter().map(EncodedEvent::new).collect(),
+                events: prepared.events,
                 templates: prepared.templates,
             })
         }
@@ -173,7 +179,7 @@ mod tests {
 {"timestamp":"bad","source_ip":"192.0.2.1","event_type":"LOGIN","username":"a","success":true}
 "#;
         let prepared = prepare(&batch(ndjson, ImportFormat::Ndjson, 2025), &miner, 0).unwrap();
-        assert_eq!((prepared.events.len(), prepared.counts.rejected), (1, 1));
+        assert_eq!((prepared.encoded.len(), prepared.counts.rejected), (1, 1));
         let mut bad = batch(line, ImportFormat::Syslog, 2025);
         bad.utc_offset_secs = 100_000;
         assert_eq!(

@@ -7,8 +7,8 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
@@ -17,8 +17,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 
 use super::logs::{self, LogOptions};
 use super::parse::LineClock;
-use super::parse::miner::Miner;
-use super::pipeline::Pipeline;
+use crate::state::AppState;
 use crate::storage::EncodedEvent;
 
 /// Lines waiting for the batcher; beyond it TCP senders wait and UDP datagrams are dropped.
@@ -67,13 +66,8 @@ impl SyslogListener {
     }
 
     /// Serves until `stop` turns true, then stores what it has received and returns.
-    pub async fn run(
-        self,
-        pipeline: Pipeline,
-        miner: Arc<Mutex<Miner>>,
-        stats: Arc<ListenerStats>,
-        stop: watch::Receiver<bool>,
-    ) {
+    pub async fn run(self, state: AppState, stop: watch::Receiver<bool>) {
+        let counters = Arc::clone(&state.syslog_stats);
         let (udp, tcp) = match (
             UdpSocket::from_std(self.udp),
             TcpListener::from_std(self.tcp),
@@ -88,12 +82,12 @@ impl SyslogListener {
         let udp = tokio::spawn(receive_udp(
             udp,
             tx.clone(),
-            Arc::clone(&stats),
+            Arc::clone(&counters),
             stop.clone(),
         ));
-        let tcp = tokio::spawn(accept_tcp(tcp, tx, Arc::clone(&stats), stop));
+        let tcp = tokio::spawn(accept_tcp(tcp, tx, Arc::clone(&counters), stop));
         // The batcher ends when every sender is gone: after the receivers have stopped.
-        batch_and_store(rx, pipeline, miner).await;
+        batch_and_store(rx, &state).await;
         let _ = udp.await;
         let _ = tcp.await;
     }
@@ -215,11 +209,7 @@ async fn read_message(reader: &mut BufReader<TcpStream>) -> std::io::Result<Opti
 }
 
 /// Gathers lines into batches (by count or age) and stores each through the pipeline.
-async fn batch_and_store(
-    mut rx: mpsc::Receiver<(String, IpAddr)>,
-    pipeline: Pipeline,
-    miner: Arc<Mutex<Miner>>,
-) {
+async fn batch_and_store(mut rx: mpsc::Receiver<(String, IpAddr)>, state: &AppState) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         let deadline = tokio::time::Instant::now() + BATCH_WAIT;
@@ -229,12 +219,12 @@ async fn batch_and_store(
                 Ok(None) | Err(_) => break,
             }
         }
-        store(batch, &pipeline, &miner).await;
+        store(batch, state).await;
     }
 }
 
-async fn store(batch: Vec<(String, IpAddr)>, pipeline: &Pipeline, miner: &Arc<Mutex<Miner>>) {
-    let miner = Arc::clone(miner);
+async fn store(batch: Vec<(String, IpAddr)>, state: &AppState) {
+    let miner = Arc::clone(&state.miner);
     let now = crate::now_micros();
     let prepared = tokio::task::spawn_blocking(move || {
         let mut by_sender: HashMap<IpAddr, String> = HashMap::new();
@@ -244,6 +234,7 @@ async fn store(batch: Vec<(String, IpAddr)>, pipeline: &Pipeline, miner: &Arc<Mu
             text.push('\n');
         }
         let mut events = Vec::new();
+        let mut encoded = Vec::new();
         let mut templates = Vec::new();
         for (peer, text) in by_sender {
             let mut options = LogOptions {
@@ -253,17 +244,23 @@ async fn store(batch: Vec<(String, IpAddr)>, pipeline: &Pipeline, miner: &Arc<Mu
                     .not_after(now + 86_400_000_000),
             };
             if let Ok(prepared) = logs::prepare(&text, &mut options, &miner, now) {
-                events.extend(prepared.events.iter().map(EncodedEvent::new));
+                encoded.extend(prepared.events.iter().map(EncodedEvent::new));
+                events.extend(prepared.events);
                 templates.extend(prepared.templates);
             }
         }
-        (events, templates)
+        (events, encoded, templates)
     })
     .await;
-    let Ok((events, templates)) = prepared else {
+    let Ok((events, encoded, templates)) = prepared else {
         return;
     };
-    if let Err(e) = pipeline.submit_with_templates(events, templates).await {
-        tracing::error!(error = %e, "syslog: could not store a batch");
+    match state
+        .pipeline
+        .submit_with_templates(encoded, templates)
+        .await
+    {
+        Ok(outcome) => state.detect(events, outcome.duplicate_positions).await,
+        Err(e) => tracing::error!(error = %e, "syslog: could not store a batch"),
     }
 }

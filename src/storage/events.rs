@@ -14,12 +14,14 @@ use crate::event::Event;
 const MAX_SCANNED_PER_QUERY: usize = 200_000;
 
 /// What happened to one batch (one request) inside a group commit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AppendOutcome {
     /// Events newly stored.
     pub accepted: usize,
     /// Events whose `event_id` was already stored (or repeated earlier in the same commit).
     pub duplicates: usize,
+    /// Positions in the batch of those duplicates, so that only stored events are detected on.
+    pub duplicate_positions: Vec<u32>,
 }
 
 /// An event ready for the writer: its identity and its encoded record.
@@ -125,16 +127,16 @@ impl Store {
             // is harmless). The id index is then updated in id order, so the commit sweeps the
             // index once instead of descending it at scattered points; the stable sort keeps
             // the first of several equal ids in arrival order the one that is stored.
-            let all: Vec<(usize, &EncodedEvent)> = batches
+            let all: Vec<(usize, usize, &EncodedEvent)> = batches
                 .iter()
                 .enumerate()
-                .flat_map(|(b, batch)| batch.iter().map(move |e| (b, e)))
+                .flat_map(|(b, batch)| batch.iter().enumerate().map(move |(p, e)| (b, p, e)))
                 .collect();
             let mut by_id: Vec<usize> = (0..all.len()).collect();
-            by_id.sort_by(|&x, &y| all[x].1.event_id.cmp(&all[y].1.event_id));
+            by_id.sort_by(|&x, &y| all[x].2.event_id.cmp(&all[y].2.event_id));
             let mut duplicate = vec![false; all.len()];
             for i in by_id {
-                let event = all[i].1;
+                let event = all[i].2;
                 let key = (event.timestamp, first_seq + i as u64);
                 // One traversal for the common case: insert, and only if the id was already
                 // there (a duplicate, rare) put the original back.
@@ -144,9 +146,10 @@ impl Store {
                     duplicate[i] = true;
                 }
             }
-            for (i, (batch, event)) in all.iter().enumerate() {
+            for (i, (batch, position, event)) in all.iter().enumerate() {
                 if duplicate[i] {
                     outcomes[*batch].duplicates += 1;
+                    outcomes[*batch].duplicate_positions.push(*position as u32);
                 } else {
                     let key = (event.timestamp, first_seq + i as u64);
                     events.insert(key, event.record.as_slice())?;
@@ -260,14 +263,16 @@ mod tests {
             out[0],
             AppendOutcome {
                 accepted: 1,
-                duplicates: 1
+                duplicates: 1,
+                duplicate_positions: vec![1],
             }
         );
         assert_eq!(
             out[1],
             AppendOutcome {
                 accepted: 1,
-                duplicates: 0
+                duplicates: 0,
+                duplicate_positions: vec![],
             }
         );
         let out = store
@@ -376,10 +381,11 @@ mod model_tests {
             let outcomes = store.append_batches(&encoded).unwrap();
             for (batch, outcome) in batches.iter().zip(&outcomes) {
                 let mut expected = AppendOutcome::default();
-                for event in batch {
+                for (position, event) in batch.iter().enumerate() {
                     arrival += 1;
                     if by_id.contains_key(&event.event_id) {
                         expected.duplicates += 1;
+                        expected.duplicate_positions.push(position as u32);
                     } else {
                         by_id.insert(
                             event.event_id.clone(),

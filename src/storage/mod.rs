@@ -1,8 +1,10 @@
-//! redb, the source of truth: events, users, API tokens, sessions and refresh tokens.
+//! redb, the source of truth: events, alerts, log templates, users, API tokens, sessions and
+//! refresh tokens.
 //!
 //! Only this module names `redb`. Values are postcard-encoded records behind a one-byte format
 //! version ([`tables::RECORD_V1`]); keys are laid out for range scans by time.
 
+mod alerts;
 #[cfg(test)]
 mod crash_tests;
 mod error;
@@ -16,6 +18,9 @@ use std::path::{Path, PathBuf};
 
 use redb::{Database, ReadableDatabase, ReadableTable};
 
+pub use alerts::{
+    AlertNote, AlertQuery, AlertRecord, AlertStatus, AlertUpdate, MAX_ALERT_EVIDENCE,
+};
 pub use error::StorageError;
 pub use events::{AppendOutcome, EncodedEvent, EventCursor, EventPage, EventQuery};
 pub use templates::TemplateRecord;
@@ -118,6 +123,8 @@ impl Store {
             txn.open_table(tables::SESSIONS)?;
             txn.open_table(tables::REFRESH_TOKENS)?;
             txn.open_table(tables::TEMPLATES)?;
+            txn.open_table(tables::ALERTS)?;
+            txn.open_table(tables::OPEN_ALERTS)?;
         }
         txn.commit()?;
         Ok(())

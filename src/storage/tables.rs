@@ -32,6 +32,12 @@ pub const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
 pub const API_TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("api_tokens");
 /// Login sessions (one per login; the refresh-token family) by id.
 pub const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
+/// Alerts by id (ids grow: newest last).
+pub const ALERTS: TableDefinition<u64, &[u8]> = TableDefinition::new("alerts");
+/// The active alert of each rule and entity: `rule NUL entity_type NUL entity` to alert id.
+pub const OPEN_ALERTS: TableDefinition<&str, u64> = TableDefinition::new("open_alerts");
+/// Key in [`META`] holding the next alert id.
+pub const NEXT_ALERT_ID_KEY: &str = "next_alert_id";
 /// Templates of the template miner by id.
 pub const TEMPLATES: TableDefinition<u32, &[u8]> = TableDefinition::new("templates");
 /// Refresh tokens by the SHA-256 hash of the token.

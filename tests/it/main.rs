@@ -3,6 +3,7 @@
 // A test fails by panicking, so unwrapping is the point; scenario tests read best end to end.
 #![allow(clippy::unwrap_used, clippy::too_many_lines)]
 
+mod alerts;
 mod api;
 mod auth;
 mod cli;

@@ -128,7 +128,14 @@ fn entry(event: &Event, value: Option<String>) -> Entry {
     }
 }
 
-fn finding(rule: &Rule, entity: String, first: i64, last: i64, count: usize, evidence: Vec<String>) -> Finding {
+fn finding(
+    rule: &Rule,
+    entity: String,
+    first: i64,
+    last: i64,
+    count: usize,
+    evidence: Vec<String>,
+) -> Finding {
     Finding {
         rule: rule.id.clone(),
         title: rule.title.clone(),
@@ -208,7 +215,10 @@ fn evaluate(rule: &Rule, state: &mut RuleState, event: &Event) -> Option<Finding
             // A late failure may complete the run before a success that arrived first.
             let success = state.successes.get(&key).and_then(|successes| {
                 successes
-                    .between(at.saturating_add(1), at.saturating_add(rule.window_micros()))
+                    .between(
+                        at.saturating_add(1),
+                        at.saturating_add(rule.window_micros()),
+                    )
                     .next()
                     .map(|(t, e)| (t, e.event_id.clone()))
             })?;
@@ -236,7 +246,14 @@ fn failures_before(
     let mut ids = evidence(window, first, success.saturating_sub(1));
     ids.extend(success_id.cloned());
     let skip = ids.len().saturating_sub(MAX_EVIDENCE);
-    Some(finding(rule, key.to_string(), first, success, failures.len(), ids.split_off(skip)))
+    Some(finding(
+        rule,
+        key.to_string(),
+        first,
+        success,
+        failures.len(),
+        ids.split_off(skip),
+    ))
 }
 
 #[cfg(test)]

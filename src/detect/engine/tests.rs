@@ -15,7 +15,12 @@ fn detector() -> Detector {
 
 fn login(id: &str, at: i64, ip: &str, user: &str, success: bool) -> Event {
     let mut event = Event::sample(id, at);
-    event.event_type = if success { "LOGIN_SUCCESS" } else { "LOGIN_FAILED" }.into();
+    event.event_type = if success {
+        "LOGIN_SUCCESS"
+    } else {
+        "LOGIN_FAILED"
+    }
+    .into();
     event.source_ip = Some(ip.parse().unwrap());
     event.username = Some(user.into());
     event.success = Some(success);
@@ -48,7 +53,10 @@ fn brute_force_fires_at_the_fifth_failure_within_ten_minutes_both_ends_included(
             .chain([login("e4", last, "203.0.113.9", "admin", false)])
             .collect()
     };
-    assert_eq!(rules_found(&burst(10 * MIN), "brute-force"), ["203.0.113.9"]);
+    assert_eq!(
+        rules_found(&burst(10 * MIN), "brute-force"),
+        ["203.0.113.9"]
+    );
     assert!(rules_found(&burst(10 * MIN + 3 * MIN + 1), "brute-force").is_empty());
     // Four alone never fire.
     assert!(rules_found(&burst(10 * MIN)[..4], "brute-force").is_empty());
@@ -89,23 +97,47 @@ fn success_after_failures_in_order_and_when_a_failure_arrives_late() {
         .unwrap();
     assert_eq!((after.count, after.last_seen), (5, 6 * MIN));
     assert_eq!(after.evidence.last().map(String::as_str), Some("ok"));
-    assert!(findings.iter().any(|f| f.rule == "account-success-after-failures" && f.entity == "carol"));
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.rule == "account-success-after-failures" && f.entity == "carol")
+    );
     // The success first, then the failures that preceded it in event time.
     events.rotate_right(1);
     assert!(rules_found(&events, "success-after-failures").contains(&"192.0.2.50".to_string()));
     // Four failures are not enough.
-    let few: Vec<Event> = events.iter().filter(|e| e.event_id != "f0").cloned().collect();
+    let few: Vec<Event> = events
+        .iter()
+        .filter(|e| e.event_id != "f0")
+        .cloned()
+        .collect();
     assert!(rules_found(&few, "success-after-failures").is_empty());
 }
 
 #[test]
 fn spraying_counts_distinct_accounts_from_one_address() {
     let events: Vec<Event> = (0..10)
-        .map(|i| login(&format!("s{i}"), i * 5 * MIN, "203.0.113.77", &format!("user{i}"), false))
+        .map(|i| {
+            login(
+                &format!("s{i}"),
+                i * 5 * MIN,
+                "203.0.113.77",
+                &format!("user{i}"),
+                false,
+            )
+        })
         .collect();
     assert_eq!(rules_found(&events, "password-spraying"), ["203.0.113.77"]);
     let same_account: Vec<Event> = (0..10)
-        .map(|i| login(&format!("s{i}"), i * 5 * MIN, "203.0.113.78", "alice", false))
+        .map(|i| {
+            login(
+                &format!("s{i}"),
+                i * 5 * MIN,
+                "203.0.113.78",
+                "alice",
+                false,
+            )
+        })
         .collect();
     assert!(rules_found(&same_account, "password-spraying").is_empty());
 }
@@ -147,9 +179,21 @@ fn benign_traffic_finds_nothing() {
         for day_minute in (0..1440).step_by(97) {
             let at = (day_minute + u) * MIN;
             if day_minute % 5 == 0 {
-                events.push(login(&format!("{u}-{day_minute}-typo"), at, &ip, &user, false));
+                events.push(login(
+                    &format!("{u}-{day_minute}-typo"),
+                    at,
+                    &ip,
+                    &user,
+                    false,
+                ));
             }
-            events.push(login(&format!("{u}-{day_minute}"), at + 5 * SEC, &ip, &user, true));
+            events.push(login(
+                &format!("{u}-{day_minute}"),
+                at + 5 * SEC,
+                &ip,
+                &user,
+                true,
+            ));
         }
     }
     events.sort_by_key(|e| e.timestamp);

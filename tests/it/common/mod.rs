@@ -208,6 +208,23 @@ impl TestServer {
         json_reply(response).await
     }
 
+    pub async fn put_json(
+        &self,
+        path: &str,
+        bearer: Option<&str>,
+        body: &Value,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .put(self.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        json_reply(request.send().await.unwrap()).await
+    }
+
     pub async fn get(&self, path: &str, bearer: Option<&str>) -> (StatusCode, Value) {
         let mut request = self.client.get(self.url(path));
         if let Some(token) = bearer {
