@@ -30,6 +30,7 @@ use crate::admin::{self, AdminRequest, AdminResponse};
 use crate::api::error::ApiError;
 use crate::auth::{Auth, Lifetimes, password};
 use crate::config::Settings;
+use crate::detect::engine::Detector;
 use crate::ingest::import::{self, ImportBatch};
 use crate::ingest::listener::SyslogListener;
 use crate::ingest::pipeline::Pipeline;
@@ -95,6 +96,7 @@ impl App {
                 .map(crate::ingest::logs::template)
                 .collect(),
         );
+        let detector = rebuild_detector(&store)?;
         let (pipeline, writer) = Pipeline::start(Arc::clone(&store))?;
 
         let listener = std::net::TcpListener::bind(settings.listen)
@@ -132,10 +134,7 @@ impl App {
                 miner: Arc::new(std::sync::Mutex::new(miner)),
                 syslog_addr,
                 syslog_stats: Arc::default(),
-                detector: Arc::new(std::sync::Mutex::new(crate::detect::engine::Detector::new(
-                    crate::detect::rules::parse(crate::detect::rules::DEFAULT_RULES)
-                        .context("the built-in detection rules")?,
-                ))),
+                detector: Arc::new(std::sync::Mutex::new(detector)),
                 settings: Arc::new(settings),
                 started_at: Instant::now(),
             },
@@ -409,6 +408,30 @@ async fn admin_connection(stream: tokio::net::UnixStream, state: AppState) {
     let mut text = serde_json::to_string(&response).unwrap_or_else(|_| "{}".into());
     text.push('\n');
     let _ = write.write_all(text.as_bytes()).await;
+}
+
+/// Most events replayed into detection on start (the newest), which bounds start-up time.
+const DETECTION_REPLAY_LIMIT: usize = 200_000;
+
+/// The detector with the state of ongoing attacks: the recent events (the longest rule window
+/// plus the lateness allowed, before the newest event) replayed through it, their findings
+/// already being alerts.
+fn rebuild_detector(store: &Store) -> anyhow::Result<Detector> {
+    let rules = crate::detect::rules::parse(crate::detect::rules::DEFAULT_RULES)
+        .context("the built-in detection rules")?;
+    let mut detector = Detector::new(rules);
+    if let Some(newest) = store.newest_event_time()? {
+        let from = newest.saturating_sub(detector.memory_micros());
+        let events = store.recent_events(from, DETECTION_REPLAY_LIMIT)?;
+        for event in &events {
+            detector.absorb(event);
+        }
+        tracing::info!(
+            events = events.len(),
+            "detection state rebuilt from recent events"
+        );
+    }
+    Ok(detector)
 }
 
 /// One batch of `securify import`, prepared and stored like live ingest.

@@ -87,10 +87,7 @@ impl Target {
                 counts.duplicates = outcome.duplicates;
                 let findings =
                     crate::state::observe(detector, &prepared.events, &outcome.duplicate_positions);
-                let updates: Vec<_> = findings
-                    .into_iter()
-                    .map(crate::state::alert_update)
-                    .collect();
+                let updates = crate::state::alert_updates(findings);
                 store.record_findings(&updates, crate::now_micros())?;
                 Ok(counts)
             }

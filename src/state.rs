@@ -74,7 +74,7 @@ impl AppState {
             return;
         }
         let store = Arc::clone(&self.store);
-        let updates: Vec<AlertUpdate> = findings.into_iter().map(alert_update).collect();
+        let updates = alert_updates(findings);
         match tokio::task::spawn_blocking(move || {
             store.record_findings(&updates, crate::now_micros())
         })
@@ -104,9 +104,37 @@ pub fn observe(detector: &Mutex<Detector>, events: &[Event], duplicates: &[u32])
     findings
 }
 
+/// The alert updates of `findings`: one per rule and entity, merging the findings of a batch
+/// (an attack in full swing completes a finding with every event).
+#[must_use]
+pub fn alert_updates(findings: Vec<Finding>) -> Vec<AlertUpdate> {
+    let mut merged: Vec<AlertUpdate> = Vec::new();
+    let mut index: std::collections::HashMap<(String, String), usize> =
+        std::collections::HashMap::new();
+    for finding in findings {
+        let key = (finding.rule.clone(), finding.entity.clone());
+        if let Some(&i) = index.get(&key) {
+            let update = &mut merged[i];
+            update.first_seen = update.first_seen.min(finding.first_seen);
+            update.last_seen = update.last_seen.max(finding.last_seen);
+            update.count = update.count.max(finding.count as u64);
+            update.matches += 1;
+            for id in finding.evidence {
+                if !update.evidence.contains(&id) {
+                    update.evidence.push(id);
+                }
+            }
+        } else {
+            index.insert(key, merged.len());
+            merged.push(alert_update(finding));
+        }
+    }
+    merged
+}
+
 /// The alert a finding updates or opens.
 #[must_use]
-pub fn alert_update(finding: Finding) -> AlertUpdate {
+fn alert_update(finding: Finding) -> AlertUpdate {
     AlertUpdate {
         rule: finding.rule,
         title: finding.title,
@@ -116,6 +144,7 @@ pub fn alert_update(finding: Finding) -> AlertUpdate {
         first_seen: finding.first_seen,
         last_seen: finding.last_seen,
         count: finding.count as u64,
+        matches: 1,
         attack: finding.attack,
         evidence: finding.evidence,
     }

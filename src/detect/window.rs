@@ -16,6 +16,10 @@ use std::collections::BTreeMap;
 pub struct Window<V> {
     /// Length of the sliding span, in µs.
     span: i64,
+    /// Most entries kept: beyond it the oldest goes. Counts then saturate at the cap, which is
+    /// set well above any threshold, and a question costs at most this many steps however hot
+    /// the key.
+    cap: usize,
     entries: BTreeMap<(i64, u64), V>,
     arrivals: u64,
 }
@@ -31,20 +35,24 @@ pub struct Burst {
 }
 
 impl<V> Window<V> {
-    /// A window over spans of `span` µs (both ends included).
+    /// A window over spans of `span` µs (both ends included), keeping at most `cap` entries.
     #[must_use]
-    pub fn new(span: i64) -> Self {
+    pub fn new(span: i64, cap: usize) -> Self {
         Self {
             span,
+            cap: cap.max(1),
             entries: BTreeMap::new(),
             arrivals: 0,
         }
     }
 
-    /// Adds an entry at event time `at`.
+    /// Adds an entry at event time `at`, dropping the oldest beyond the cap.
     pub fn insert(&mut self, at: i64, value: V) {
         self.arrivals += 1;
         self.entries.insert((at, self.arrivals), value);
+        if self.entries.len() > self.cap {
+            self.entries.pop_first();
+        }
     }
 
     #[must_use]
@@ -156,7 +164,7 @@ mod tests {
     const MIN: i64 = 60_000_000;
 
     fn window(times: &[i64]) -> Window<()> {
-        let mut window = Window::new(10 * MIN);
+        let mut window = Window::new(10 * MIN, usize::MAX);
         for &t in times {
             window.insert(t, ());
         }
@@ -248,7 +256,7 @@ mod tests {
 
     #[test]
     fn distinct_values_are_counted_in_the_best_span() {
-        let mut w = Window::new(10 * MIN);
+        let mut w = Window::new(10 * MIN, usize::MAX);
         for (t, user) in [
             (0, "a"),
             (MIN, "a"),
@@ -263,6 +271,18 @@ mod tests {
         assert_eq!(w.most_distinct_around(0, |u| *u).count, 2);
         assert_eq!(w.most_distinct_around(12 * MIN, |u| *u).count, 3);
     }
+
+    #[test]
+    fn a_capped_window_keeps_the_newest_entries() {
+        let mut w = Window::new(10 * MIN, 3);
+        for t in 0..10 {
+            w.insert(t * SEC_FOR_TESTS, ());
+        }
+        assert_eq!(w.len(), 3);
+        assert_eq!(w.busiest_around(9 * SEC_FOR_TESTS).count, 3);
+    }
+
+    const SEC_FOR_TESTS: i64 = 1_000_000;
 
     #[test]
     fn equal_times_are_separate_entries() {

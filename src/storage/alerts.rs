@@ -95,7 +95,10 @@ pub struct AlertUpdate {
     pub entity: String,
     pub first_seen: i64,
     pub last_seen: i64,
+    /// The largest count one window held.
     pub count: u64,
+    /// How many findings this update stands for (several are merged per request).
+    pub matches: u64,
     pub attack: Vec<String>,
     pub evidence: Vec<String>,
 }
@@ -122,7 +125,7 @@ fn open_key(rule: &str, entity_type: &str, entity: &str) -> String {
 fn merge(mut alert: AlertRecord, update: &AlertUpdate, now: i64) -> AlertRecord {
     alert.first_seen = alert.first_seen.min(update.first_seen);
     alert.last_seen = alert.last_seen.max(update.last_seen);
-    alert.count += 1;
+    alert.count += update.matches;
     alert.peak = alert.peak.max(update.count);
     for id in &update.evidence {
         if !alert.evidence.contains(id) {
@@ -146,7 +149,7 @@ fn new_alert(id: u64, update: &AlertUpdate, now: i64) -> AlertRecord {
         entity: update.entity.clone(),
         first_seen: update.first_seen,
         last_seen: update.last_seen,
-        count: 1,
+        count: update.matches,
         peak: update.count,
         attack: update.attack.clone(),
         evidence: update.evidence.clone(),
@@ -285,6 +288,7 @@ mod tests {
             first_seen: first,
             last_seen: last,
             count: evidence.len() as u64,
+            matches: 1,
             attack: vec!["T1110.001".into()],
             evidence: evidence.iter().map(|e| (*e).to_string()).collect(),
         }

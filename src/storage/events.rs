@@ -179,6 +179,26 @@ impl Store {
         tables::decode_event(bytes.value()).map(Some)
     }
 
+    /// Event time of the newest stored event.
+    pub fn newest_event_time(&self) -> Result<Option<i64>, StorageError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(EVENTS)?;
+        Ok(table.last()?.map(|(key, _)| key.value().0))
+    }
+
+    /// The newest `limit` events at or after `from` (µs), oldest first: what detection replays
+    /// on start.
+    pub fn recent_events(&self, from: i64, limit: usize) -> Result<Vec<Event>, StorageError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(EVENTS)?;
+        let mut events = Vec::new();
+        for entry in table.range((from, 0)..)?.rev().take(limit) {
+            events.push(tables::decode_event(entry?.1.value())?);
+        }
+        events.reverse();
+        Ok(events)
+    }
+
     /// Number of stored events.
     pub fn event_count(&self) -> Result<u64, StorageError> {
         let txn = self.db.begin_read()?;

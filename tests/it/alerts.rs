@@ -244,3 +244,42 @@ async fn importing_a_file_and_feeding_it_live_give_the_same_alerts() {
     let server = TestServer::start(import_dir.path(), Start::default()).await;
     assert_eq!(alert_set(&server, &token).await, live_alerts);
 }
+
+#[tokio::test]
+async fn a_restart_forgets_no_ongoing_attack() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = TestServer::start(dir.path(), Start::default()).await;
+    let token = server.api_token(&["ingest", "read"]).await;
+    let lines: Vec<String> = brute_force_lines().lines().map(str::to_string).collect();
+    server
+        .post_raw(
+            "/api/v1/logs?year=2026",
+            Some(&token),
+            "text/plain",
+            lines[..3].join("\n"),
+        )
+        .await;
+    assert!(
+        alerts(&server, &token, "?rule=brute-force")
+            .await
+            .is_empty()
+    );
+    server.kill();
+    drop(server);
+    let server = TestServer::start(dir.path(), Start::default()).await;
+    server
+        .post_raw(
+            "/api/v1/logs?year=2026",
+            Some(&token),
+            "text/plain",
+            lines[3..5].join("\n"),
+        )
+        .await;
+    let found = alerts(&server, &token, "?rule=brute-force").await;
+    assert_eq!(
+        found.len(),
+        1,
+        "three failures before the crash and two after are five"
+    );
+    assert_eq!(found[0]["first_seen"], "2026-03-02T10:00:00Z");
+}

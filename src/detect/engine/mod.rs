@@ -15,6 +15,15 @@ pub const MAX_EVIDENCE: usize = 20;
 pub const LATENESS_MICROS: i64 = 3_600_000_000;
 /// Most attempts one event may stand for (`message repeated N times`).
 const MAX_ATTEMPTS_PER_EVENT: usize = 1_000;
+/// Successes kept per key for `after_failures`.
+const SUCCESS_CAP: usize = 64;
+
+/// Entries kept per key: enough to see any threshold crossed (eight times over), and a bound
+/// on the work per event however fast one address attacks.
+fn cap(rule: &Rule) -> usize {
+    (rule.threshold.saturating_mul(8)).max(256)
+}
+
 /// Expiry runs once per this many events.
 const EXPIRE_EVERY: u64 = 4_096;
 
@@ -78,6 +87,17 @@ impl Detector {
         &self.rules
     }
 
+    /// How far back in event time state can matter: the longest window plus the lateness.
+    #[must_use]
+    pub fn memory_micros(&self) -> i64 {
+        self.rules
+            .iter()
+            .map(Rule::window_micros)
+            .max()
+            .unwrap_or(0)
+            .saturating_add(LATENESS_MICROS)
+    }
+
     /// Entries held, over every rule and key (memory is bounded by expiry).
     #[must_use]
     pub fn entries(&self) -> usize {
@@ -90,6 +110,16 @@ impl Detector {
 
     /// Feeds one event; returns what it completes.
     pub fn observe(&mut self, event: &Event) -> Vec<Finding> {
+        self.feed(event, true)
+    }
+
+    /// Feeds one event whose findings are already alerts (replay on start): the windows are
+    /// updated, nothing is evaluated.
+    pub fn absorb(&mut self, event: &Event) {
+        let _ = self.feed(event, false);
+    }
+
+    fn feed(&mut self, event: &Event, report: bool) -> Vec<Finding> {
         self.watermark = self.watermark.max(event.timestamp);
         self.observed += 1;
         if self.observed.is_multiple_of(EXPIRE_EVERY) {
@@ -97,7 +127,7 @@ impl Detector {
         }
         let mut findings = Vec::new();
         for (rule, state) in self.rules.iter().zip(&mut self.state) {
-            if let Some(finding) = evaluate(rule, state, event) {
+            if let Some(finding) = evaluate(rule, state, event, report) {
                 findings.push(finding);
             }
         }
@@ -162,22 +192,27 @@ fn evidence(window: &Window<Entry>, first: i64, last: i64) -> Vec<String> {
     ids.split_off(skip)
 }
 
-fn evaluate(rule: &Rule, state: &mut RuleState, event: &Event) -> Option<Finding> {
+fn evaluate(rule: &Rule, state: &mut RuleState, event: &Event, report: bool) -> Option<Finding> {
     let at = event.timestamp;
     if rule.kind == RuleKind::AfterFailures && rule.is_success(event) {
         let key = rule.key.of(event)?;
         state
             .successes
             .entry(key.clone())
-            .or_insert_with(|| Window::new(rule.window_micros()))
+            .or_insert_with(|| Window::new(rule.window_micros(), SUCCESS_CAP))
             .insert(at, entry(event, None));
-        return failures_before(rule, state, &key, at, Some(&event.event_id));
+        return report
+            .then(|| failures_before(rule, state, &key, at, Some(&event.event_id)))
+            .flatten();
     }
     if !rule.matches(event) {
         return None;
     }
     let key = rule.key.of(event)?;
     if rule.kind == RuleKind::Match {
+        if !report {
+            return None;
+        }
         return Some(finding(rule, key, at, at, 1, vec![event.event_id.clone()]));
     }
     let value = rule.distinct.and_then(|field| field.of(event));
@@ -187,7 +222,7 @@ fn evaluate(rule: &Rule, state: &mut RuleState, event: &Event) -> Option<Finding
     let window = state
         .windows
         .entry(key.clone())
-        .or_insert_with(|| Window::new(rule.window_micros()));
+        .or_insert_with(|| Window::new(rule.window_micros(), cap(rule)));
     let copies = if rule.kind == RuleKind::Threshold {
         rules::attempts(event).clamp(1, MAX_ATTEMPTS_PER_EVENT)
     } else {
@@ -195,6 +230,9 @@ fn evaluate(rule: &Rule, state: &mut RuleState, event: &Event) -> Option<Finding
     };
     for _ in 0..copies {
         window.insert(at, entry(event, value.clone()));
+    }
+    if !report {
+        return None;
     }
     match rule.kind {
         RuleKind::Threshold => {

@@ -213,3 +213,27 @@ fn memory_stays_bounded_over_a_long_stream() {
     let held = detector.entries();
     assert!(held < 5 * 1_200, "{held} entries held");
 }
+
+#[test]
+fn absorbed_events_count_toward_later_findings_but_report_nothing() {
+    let mut detector = detector();
+    for i in 0..4 {
+        detector.absorb(&login(
+            &format!("old{i}"),
+            i * MIN,
+            "192.0.2.77",
+            "dave",
+            false,
+        ));
+    }
+    let mut fifth = login("new", 5 * MIN, "192.0.2.77", "dave", false);
+    let findings = detector.observe(&fifth);
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.rule == "brute-force" && f.count == 5)
+    );
+    fifth.event_id = "again".into();
+    let mut quiet = detector;
+    quiet.absorb(&fifth);
+}
