@@ -15,6 +15,8 @@ pub const MAX_EVIDENCE: usize = 20;
 pub const LATENESS_MICROS: i64 = 3_600_000_000;
 /// Most attempts one event may stand for (`message repeated N times`).
 const MAX_ATTEMPTS_PER_EVENT: usize = 1_000;
+/// Event time between two reports of the same attack on the same key (unless it doubles).
+const REPORT_EVERY_MICROS: i64 = 30_000_000;
 /// Successes kept per key for `after_failures`.
 const SUCCESS_CAP: usize = 64;
 
@@ -58,6 +60,29 @@ struct Entry {
 struct RuleState {
     windows: HashMap<String, Window<Entry>>,
     successes: HashMap<String, Window<Entry>>,
+    /// The last report per key: (event time, count). An attack in full swing completes a
+    /// finding with every event; it is reported again when its count grows, or else only
+    /// after [`REPORT_EVERY_MICROS`] of event time (a steady attack, a saturated window).
+    reported: HashMap<String, (i64, usize)>,
+}
+
+/// Whether a finding of `count` at `at` for `key` is worth reporting; notes it if so.
+fn should_report(
+    reported: &mut HashMap<String, (i64, usize)>,
+    key: &str,
+    at: i64,
+    count: usize,
+) -> bool {
+    let due = match reported.get(key) {
+        None => true,
+        Some(&(last_at, last_count)) => {
+            count > last_count || at >= last_at.saturating_add(REPORT_EVERY_MICROS)
+        }
+    };
+    if due {
+        reported.insert(key.to_string(), (at, count));
+    }
+    due
 }
 
 /// All rules and their state.
@@ -147,6 +172,7 @@ impl Detector {
                     !window.is_empty()
                 });
             }
+            state.reported.retain(|_, (at, _)| *at >= before);
         }
     }
 }
@@ -234,20 +260,32 @@ fn evaluate(rule: &Rule, state: &mut RuleState, event: &Event, report: bool) -> 
     if !report {
         return None;
     }
+    // Fewer entries than the threshold in the whole window: nothing can be complete.
+    if rule.kind != RuleKind::AfterFailures && window.len() < rule.threshold {
+        return None;
+    }
     match rule.kind {
-        RuleKind::Threshold => {
-            let burst = window.busiest_around(at);
-            (burst.count >= rule.threshold).then(|| {
-                let ids = evidence(window, burst.first, burst.last);
-                finding(rule, key, burst.first, burst.last, burst.count, ids)
-            })
-        }
-        RuleKind::Distinct => {
-            let burst = window.most_distinct_around(at, |e| e.value.clone());
-            (burst.count >= rule.threshold).then(|| {
-                let ids = evidence(window, burst.first, burst.last);
-                finding(rule, key, burst.first, burst.last, burst.count, ids)
-            })
+        RuleKind::Threshold | RuleKind::Distinct => {
+            let burst = if rule.kind == RuleKind::Threshold {
+                window.busiest_around(at)
+            } else {
+                window.most_distinct_around(at, |e| value_hash(e.value.as_deref()))
+            };
+            if burst.count < rule.threshold {
+                return None;
+            }
+            if !should_report(&mut state.reported, &key, at, burst.count) {
+                return None;
+            }
+            let ids = evidence(window, burst.first, burst.last);
+            Some(finding(
+                rule,
+                key,
+                burst.first,
+                burst.last,
+                burst.count,
+                ids,
+            ))
         }
         RuleKind::AfterFailures => {
             // A late failure may complete the run before a success that arrived first.
@@ -264,6 +302,12 @@ fn evaluate(rule: &Rule, state: &mut RuleState, event: &Event, report: bool) -> 
         }
         RuleKind::Match => None,
     }
+}
+
+/// A value's hash, for counting distinct values without copying them.
+fn value_hash(value: Option<&str>) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(value)
 }
 
 /// For `after_failures`: the failures of `key` in the window before a success at `success`.
