@@ -11,7 +11,7 @@ use crate::event::Event;
 use crate::ingest::listener::ListenerStats;
 use crate::ingest::parse::miner::Miner;
 use crate::ingest::pipeline::Pipeline;
-use crate::storage::{AlertUpdate, Store};
+use crate::storage::{AlertUpdate, MAX_ALERT_EVIDENCE, Store};
 
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -119,11 +119,12 @@ pub fn alert_updates(findings: Vec<Finding>) -> Vec<AlertUpdate> {
             update.last_seen = update.last_seen.max(finding.last_seen);
             update.count = update.count.max(finding.count as u64);
             update.matches += 1;
-            for id in finding.evidence {
-                if !update.evidence.contains(&id) {
-                    update.evidence.push(id);
-                }
-            }
+            // The newest finding's evidence is the newest; earlier ids go first.
+            let newest: std::collections::HashSet<&String> = finding.evidence.iter().collect();
+            update.evidence.retain(|id| !newest.contains(id));
+            update.evidence.extend(finding.evidence);
+            let excess = update.evidence.len().saturating_sub(MAX_ALERT_EVIDENCE);
+            update.evidence.drain(..excess);
         } else {
             index.insert(key, merged.len());
             merged.push(alert_update(finding));

@@ -46,13 +46,14 @@ impl<V> Window<V> {
         }
     }
 
-    /// Adds an entry at event time `at`, dropping the oldest beyond the cap.
-    pub fn insert(&mut self, at: i64, value: V) {
+    /// Adds an entry at event time `at`; beyond the cap the oldest entry goes, and is returned.
+    pub fn insert(&mut self, at: i64, value: V) -> Option<V> {
         self.arrivals += 1;
         self.entries.insert((at, self.arrivals), value);
         if self.entries.len() > self.cap {
-            self.entries.pop_first();
+            return self.entries.pop_first().map(|(_, v)| v);
         }
+        None
     }
 
     #[must_use]
@@ -65,14 +66,31 @@ impl<V> Window<V> {
         self.entries.is_empty()
     }
 
-    /// Drops entries older than `before` (µs).
-    pub fn expire(&mut self, before: i64) {
-        self.entries = self.entries.split_off(&(before, 0));
+    /// Drops entries older than `before` (µs) and returns them.
+    pub fn expire(&mut self, before: i64) -> Vec<V> {
+        let kept = self.entries.split_off(&(before, 0));
+        std::mem::replace(&mut self.entries, kept)
+            .into_values()
+            .collect()
     }
 
     /// The busiest span of the window's length that contains event time `at`.
     #[must_use]
     pub fn busiest_around(&self, at: i64) -> Burst {
+        // In order (nothing after `at`), the busiest span is the one that ends at `at`.
+        if self
+            .entries
+            .last_key_value()
+            .is_some_and(|(&(t, _), _)| t <= at)
+        {
+            let mut span = self.entries.range((at.saturating_sub(self.span), 0)..);
+            let first = span.next().map_or(at, |(&(t, _), _)| t);
+            return Burst {
+                count: span.count() + 1,
+                first,
+                last: at,
+            };
+        }
         let times: Vec<i64> = self
             .entries
             .range((at.saturating_sub(self.span), 0)..=(at.saturating_add(self.span), u64::MAX))
@@ -150,7 +168,8 @@ impl<V> Window<V> {
     }
 
     /// The entries from `from` to `to` (µs, both included), oldest first.
-    pub fn between(&self, from: i64, to: i64) -> impl Iterator<Item = (i64, &V)> {
+    #[must_use = "the entries are returned, not visited"]
+    pub fn between(&self, from: i64, to: i64) -> impl DoubleEndedIterator<Item = (i64, &V)> {
         self.entries
             .range((from, 0)..=(to, u64::MAX))
             .map(|(&(t, _), v)| (t, v))
@@ -214,13 +233,13 @@ mod tests {
     #[test]
     fn expiry_bounds_memory_and_keeps_recent_entries() {
         let mut w = window(&(0..1000).map(|i| i * MIN).collect::<Vec<_>>());
-        w.expire(990 * MIN);
+        assert_eq!(w.expire(990 * MIN).len(), 990);
         assert_eq!(w.len(), 10);
         assert_eq!(
             w.between(0, i64::MAX).next().map(|(t, ())| t),
             Some(990 * MIN)
         );
-        w.expire(i64::MAX);
+        let _ = w.expire(i64::MAX);
         assert!(w.is_empty());
     }
 

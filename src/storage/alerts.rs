@@ -127,11 +127,9 @@ fn merge(mut alert: AlertRecord, update: &AlertUpdate, now: i64) -> AlertRecord 
     alert.last_seen = alert.last_seen.max(update.last_seen);
     alert.count += update.matches;
     alert.peak = alert.peak.max(update.count);
-    for id in &update.evidence {
-        if !alert.evidence.contains(id) {
-            alert.evidence.push(id.clone());
-        }
-    }
+    let newest: std::collections::HashSet<&String> = update.evidence.iter().collect();
+    alert.evidence.retain(|id| !newest.contains(id));
+    alert.evidence.extend(update.evidence.iter().cloned());
     let excess = alert.evidence.len().saturating_sub(MAX_ALERT_EVIDENCE);
     alert.evidence.drain(..excess);
     alert.updated_at = now;

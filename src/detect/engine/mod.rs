@@ -3,6 +3,7 @@
 //! entity (an alert is kept per rule and entity and updated from findings).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::rules::{self, Rule, RuleKind, Severity};
 use super::window::Window;
@@ -48,11 +49,12 @@ pub struct Finding {
     pub evidence: Vec<String>,
 }
 
-/// One counted event: its id, and the value a `distinct` rule counts.
+/// One counted event: its id, and a hash of the value a `distinct` rule counts.
 #[derive(Debug, Clone)]
 struct Entry {
-    event_id: String,
-    value: Option<String>,
+    /// Shared by the entries of every rule the event went into.
+    event_id: Arc<str>,
+    value: u64,
 }
 
 /// Windows of one rule: by key, and for `after_failures` the successes apart.
@@ -60,6 +62,9 @@ struct Entry {
 struct RuleState {
     windows: HashMap<String, Window<Entry>>,
     successes: HashMap<String, Window<Entry>>,
+    /// For `distinct` rules: how many entries of each value (hash) a key's window holds, so a
+    /// key with fewer distinct values than the threshold is passed over at once.
+    tallies: HashMap<String, HashMap<u64, u32>>,
     /// The last report per key: (event time, count). An attack in full swing completes a
     /// finding with every event; it is reported again when its count grows, or else only
     /// after [`REPORT_EVERY_MICROS`] of event time (a steady attack, a saturated window).
@@ -151,8 +156,9 @@ impl Detector {
             self.expire();
         }
         let mut findings = Vec::new();
+        let id: Arc<str> = Arc::from(event.event_id.as_str());
         for (rule, state) in self.rules.iter().zip(&mut self.state) {
-            if let Some(finding) = evaluate(rule, state, event, report) {
+            if let Some(finding) = evaluate(rule, state, event, &id, report) {
                 findings.push(finding);
             }
         }
@@ -166,20 +172,29 @@ impl Detector {
                 .watermark
                 .saturating_sub(rule.window_micros())
                 .saturating_sub(LATENESS_MICROS);
-            for windows in [&mut state.windows, &mut state.successes] {
-                windows.retain(|_, window| {
-                    window.expire(before);
-                    !window.is_empty()
-                });
-            }
+            let tallies = &mut state.tallies;
+            state.windows.retain(|key, window| {
+                let removed = window.expire(before);
+                if let Some(tally) = tallies.get_mut(key) {
+                    for entry in &removed {
+                        untally(tally, entry.value);
+                    }
+                }
+                !window.is_empty()
+            });
+            state.tallies.retain(|_, tally| !tally.is_empty());
+            state.successes.retain(|_, window| {
+                let _ = window.expire(before);
+                !window.is_empty()
+            });
             state.reported.retain(|_, (at, _)| *at >= before);
         }
     }
 }
 
-fn entry(event: &Event, value: Option<String>) -> Entry {
+fn entry(id: &Arc<str>, value: u64) -> Entry {
     Entry {
-        event_id: event.event_id.clone(),
+        event_id: Arc::clone(id),
         value,
     }
 }
@@ -208,17 +223,27 @@ fn finding(
 
 /// The newest [`MAX_EVIDENCE`] distinct event ids between two times, oldest first.
 fn evidence(window: &Window<Entry>, first: i64, last: i64) -> Vec<String> {
-    let mut ids: Vec<String> = Vec::new();
-    for (_, entry) in window.between(first, last) {
-        if ids.last() != Some(&entry.event_id) {
-            ids.push(entry.event_id.clone());
+    let mut ids: Vec<String> = Vec::with_capacity(MAX_EVIDENCE);
+    for (_, entry) in window.between(first, last).rev() {
+        if ids.len() == MAX_EVIDENCE {
+            break;
+        }
+        // Copies of one event (a repeated message) sit next to each other.
+        if ids.last().map(String::as_str) != Some(&*entry.event_id) {
+            ids.push(entry.event_id.to_string());
         }
     }
-    let skip = ids.len().saturating_sub(MAX_EVIDENCE);
-    ids.split_off(skip)
+    ids.reverse();
+    ids
 }
 
-fn evaluate(rule: &Rule, state: &mut RuleState, event: &Event, report: bool) -> Option<Finding> {
+fn evaluate(
+    rule: &Rule,
+    state: &mut RuleState,
+    event: &Event,
+    id: &Arc<str>,
+    report: bool,
+) -> Option<Finding> {
     let at = event.timestamp;
     if rule.kind == RuleKind::AfterFailures && rule.is_success(event) {
         let key = rule.key.of(event)?;
@@ -226,7 +251,7 @@ fn evaluate(rule: &Rule, state: &mut RuleState, event: &Event, report: bool) -> 
             .successes
             .entry(key.clone())
             .or_insert_with(|| Window::new(rule.window_micros(), SUCCESS_CAP))
-            .insert(at, entry(event, None));
+            .insert(at, entry(id, 0));
         return report
             .then(|| failures_before(rule, state, &key, at, Some(&event.event_id)))
             .flatten();
@@ -245,6 +270,7 @@ fn evaluate(rule: &Rule, state: &mut RuleState, event: &Event, report: bool) -> 
     if rule.kind == RuleKind::Distinct && value.is_none() {
         return None;
     }
+    let value = value_hash(value.as_deref());
     let window = state
         .windows
         .entry(key.clone())
@@ -255,7 +281,19 @@ fn evaluate(rule: &Rule, state: &mut RuleState, event: &Event, report: bool) -> 
         1
     };
     for _ in 0..copies {
-        window.insert(at, entry(event, value.clone()));
+        let evicted = window.insert(at, entry(id, value));
+        if rule.kind == RuleKind::Distinct {
+            let tally = state.tallies.entry(key.clone()).or_default();
+            *tally.entry(value).or_insert(0) += 1;
+            if let Some(evicted) = evicted {
+                untally(tally, evicted.value);
+            }
+        }
+    }
+    if rule.kind == RuleKind::Distinct
+        && state.tallies.get(&key).map_or(0, HashMap::len) < rule.threshold
+    {
+        return None;
     }
     if !report {
         return None;
@@ -269,7 +307,7 @@ fn evaluate(rule: &Rule, state: &mut RuleState, event: &Event, report: bool) -> 
             let burst = if rule.kind == RuleKind::Threshold {
                 window.busiest_around(at)
             } else {
-                window.most_distinct_around(at, |e| value_hash(e.value.as_deref()))
+                window.most_distinct_around(at, |e| e.value)
             };
             if burst.count < rule.threshold {
                 return None;
@@ -296,11 +334,20 @@ fn evaluate(rule: &Rule, state: &mut RuleState, event: &Event, report: bool) -> 
                         at.saturating_add(rule.window_micros()),
                     )
                     .next()
-                    .map(|(t, e)| (t, e.event_id.clone()))
+                    .map(|(t, e)| (t, e.event_id.to_string()))
             })?;
             failures_before(rule, state, &key, success.0, Some(&success.1))
         }
         RuleKind::Match => None,
+    }
+}
+
+fn untally(tally: &mut HashMap<u64, u32>, value: u64) {
+    if let Some(n) = tally.get_mut(&value) {
+        *n -= 1;
+        if *n == 0 {
+            tally.remove(&value);
+        }
     }
 }
 
