@@ -27,6 +27,7 @@ use tokio::net::UnixListener;
 use tokio::sync::watch;
 
 use crate::admin::{self, AdminRequest, AdminResponse};
+use crate::alert_writer::AlertWriter;
 use crate::api::error::ApiError;
 use crate::auth::{Auth, Lifetimes, password};
 use crate::config::Settings;
@@ -58,6 +59,7 @@ pub struct App {
     /// The syslog listener, when `syslog_listen` is set.
     syslog: Option<SyslogListener>,
     writer: JoinHandle<()>,
+    alert_writer: JoinHandle<()>,
 }
 
 impl App {
@@ -98,6 +100,7 @@ impl App {
         );
         let detector = rebuild_detector(&store)?;
         let (pipeline, writer) = Pipeline::start(Arc::clone(&store))?;
+        let (alerts, alert_writer) = AlertWriter::start(Arc::clone(&store))?;
 
         let listener = std::net::TcpListener::bind(settings.listen)
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -135,6 +138,7 @@ impl App {
                 syslog_addr,
                 syslog_stats: Arc::default(),
                 detector: Arc::new(std::sync::Mutex::new(detector)),
+                alerts,
                 settings: Arc::new(settings),
                 started_at: Instant::now(),
             },
@@ -145,6 +149,7 @@ impl App {
             admin_path,
             syslog,
             writer,
+            alert_writer,
         })
     }
 
@@ -165,6 +170,7 @@ impl App {
             admin_path,
             syslog,
             writer,
+            alert_writer,
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         let admin_task = tokio::spawn(serve_admin(admin_listener, state.clone(), stop_rx.clone()));
@@ -222,6 +228,9 @@ impl App {
         tokio::task::spawn_blocking(move || writer.join())
             .await?
             .map_err(|_| anyhow::anyhow!("event writer thread panicked"))?;
+        tokio::task::spawn_blocking(move || alert_writer.join())
+            .await?
+            .map_err(|_| anyhow::anyhow!("alert writer thread panicked"))?;
         tracing::info!("stopped cleanly");
         Ok(())
     }

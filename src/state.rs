@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::admin::{self, AdminError, AdminRequest, AdminResponse};
+use crate::alert_writer::AlertWriter;
 use crate::auth::Auth;
 use crate::config::Settings;
 use crate::detect::engine::{Detector, Finding};
@@ -31,6 +32,8 @@ pub struct AppState {
     pub syslog_stats: Arc<ListenerStats>,
     /// Detection state: every stored event goes through it once, after its commit.
     pub detector: Arc<Mutex<Detector>>,
+    /// The alert writer thread; like `pipeline`, it exits after the last clone is dropped.
+    pub alerts: AlertWriter,
     pub settings: Arc<Settings>,
     /// When the server started, for uptime on `/ready`.
     pub started_at: Instant,
@@ -73,16 +76,8 @@ impl AppState {
         if findings.is_empty() {
             return;
         }
-        let store = Arc::clone(&self.store);
-        let updates = alert_updates(findings);
-        match tokio::task::spawn_blocking(move || {
-            store.record_findings(&updates, crate::now_micros())
-        })
-        .await
-        {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::error!(error = ?e, "could not record alerts"),
-            Err(e) => tracing::error!(error = %e, "could not record alerts"),
+        if let Err(e) = self.alerts.record(alert_updates(findings)).await {
+            tracing::error!(error = ?e, "could not record alerts");
         }
     }
 }
