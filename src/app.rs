@@ -27,11 +27,11 @@ use tokio::net::UnixListener;
 use tokio::sync::watch;
 
 use crate::admin::{self, AdminRequest, AdminResponse};
-use crate::alert_writer::AlertWriter;
 use crate::api::error::ApiError;
 use crate::auth::{Auth, Lifetimes, password};
 use crate::config::Settings;
 use crate::detect::engine::Detector;
+use crate::detection::Detection;
 use crate::ingest::import::{self, ImportBatch};
 use crate::ingest::listener::SyslogListener;
 use crate::ingest::pipeline::Pipeline;
@@ -100,7 +100,7 @@ impl App {
         );
         let detector = rebuild_detector(&store)?;
         let (pipeline, writer) = Pipeline::start(Arc::clone(&store))?;
-        let (alerts, alert_writer) = AlertWriter::start(Arc::clone(&store))?;
+        let (detection, alert_writer) = Detection::start(Arc::clone(&store), detector)?;
 
         let listener = std::net::TcpListener::bind(settings.listen)
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -137,8 +137,7 @@ impl App {
                 miner: Arc::new(std::sync::Mutex::new(miner)),
                 syslog_addr,
                 syslog_stats: Arc::default(),
-                detector: Arc::new(std::sync::Mutex::new(detector)),
-                alerts,
+                detection,
                 settings: Arc::new(settings),
                 started_at: Instant::now(),
             },
@@ -230,7 +229,7 @@ impl App {
             .map_err(|_| anyhow::anyhow!("event writer thread panicked"))?;
         tokio::task::spawn_blocking(move || alert_writer.join())
             .await?
-            .map_err(|_| anyhow::anyhow!("alert writer thread panicked"))?;
+            .map_err(|_| anyhow::anyhow!("detection thread panicked"))?;
         tracing::info!("stopped cleanly");
         Ok(())
     }

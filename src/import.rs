@@ -85,9 +85,15 @@ impl Target {
                     .unwrap_or_default();
                 counts.accepted = outcome.accepted;
                 counts.duplicates = outcome.duplicates;
-                let findings =
-                    crate::state::observe(detector, &prepared.events, &outcome.duplicate_positions);
-                let updates = crate::state::alert_updates(findings);
+                let findings = {
+                    let mut detector = detector.lock().unwrap_or_else(PoisonError::into_inner);
+                    crate::detection::observe(
+                        &mut detector,
+                        &prepared.events,
+                        &outcome.duplicate_positions,
+                    )
+                };
+                let updates = crate::detection::alert_updates(findings);
                 store.record_findings(&updates, crate::now_micros())?;
                 Ok(counts)
             }

@@ -5,7 +5,7 @@
 //! - [`config`]: one configuration struct for CLI, environment and TOML file, validated once.
 //! - [`app`]: builds the server from a validated configuration and runs it until shutdown.
 //! - [`state`]: the handles every request handler shares.
-//! - [`alert_writer`]: group commit of the alerts detection finds.
+//! - [`detection`]: the detection thread: detection on committed events, alerts recorded.
 //! - [`detect`]: detection on event time (pure logic, no IO).
 //! - [`event`]: the normalised login/auth event and its validated field types.
 //! - [`storage`]: redb, the source of truth: events, users, tokens, sessions.
@@ -22,13 +22,13 @@
 //! - [`telemetry`]: structured logging.
 
 pub mod admin;
-pub mod alert_writer;
 pub mod api;
 pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod detect;
+pub mod detection;
 pub mod event;
 pub mod explain;
 pub mod import;
