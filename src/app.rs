@@ -419,7 +419,7 @@ async fn admin_connection(stream: tokio::net::UnixStream, state: AppState) {
 }
 
 /// Most events replayed into detection on start (the newest), which bounds start-up time.
-const DETECTION_REPLAY_LIMIT: usize = 200_000;
+const DETECTION_REPLAY_LIMIT: usize = 50_000;
 
 /// The detector with the state of ongoing attacks: the recent events (the longest rule window
 /// plus the lateness allowed, before the newest event) replayed through it, their findings

@@ -21,10 +21,10 @@ const REPORT_EVERY_MICROS: i64 = 30_000_000;
 /// Successes kept per key for `after_failures`.
 const SUCCESS_CAP: usize = 64;
 
-/// Entries kept per key: enough to see any threshold crossed (eight times over), and a bound
-/// on the work per event however fast one address attacks.
+/// Entries kept per key: enough to see any threshold crossed (four times over), and a bound
+/// on the memory and the work per event however fast one address attacks.
 fn cap(rule: &Rule) -> usize {
-    (rule.threshold.saturating_mul(8)).max(256)
+    (rule.threshold.saturating_mul(4)).max(32)
 }
 
 /// Expiry runs once per this many events.
