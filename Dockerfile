@@ -6,6 +6,8 @@ COPY src src
 COPY templates templates
 COPY static static
 COPY assets assets
+# Declared in Cargo.toml, so the manifest needs them even though the image does not.
+COPY benches benches
 RUN cargo build --release --locked
 
 FROM debian:bookworm-slim
