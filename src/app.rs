@@ -30,7 +30,6 @@ use crate::admin::{self, AdminRequest, AdminResponse};
 use crate::api::error::ApiError;
 use crate::auth::{Auth, Lifetimes, password};
 use crate::config::Settings;
-use crate::detect::engine::Detector;
 use crate::detection::Detection;
 use crate::ingest::import::{self, ImportBatch};
 use crate::ingest::listener::SyslogListener;
@@ -59,7 +58,7 @@ pub struct App {
     /// The syslog listener, when `syslog_listen` is set.
     syslog: Option<SyslogListener>,
     writer: JoinHandle<()>,
-    alert_writer: JoinHandle<()>,
+    detection_thread: JoinHandle<()>,
 }
 
 impl App {
@@ -91,16 +90,13 @@ impl App {
                 web_session: settings.session_ttl,
             },
         )?);
-        let templates = store.templates().context("cannot load the log templates")?;
-        let miner = crate::ingest::parse::miner::Miner::with_templates(
-            templates
-                .into_iter()
-                .map(crate::ingest::logs::template)
-                .collect(),
-        );
-        let detector = rebuild_detector(&store)?;
+        let miner =
+            crate::ingest::logs::load_miner(&store).context("cannot load the log templates")?;
+        let rules = crate::detect::rules::parse(crate::detect::rules::DEFAULT_RULES)
+            .context("the built-in detection rules")?;
+        let detector = crate::detection::restore(&store, rules)?;
         let (pipeline, writer) = Pipeline::start(Arc::clone(&store))?;
-        let (detection, alert_writer) = Detection::start(Arc::clone(&store), detector)?;
+        let (detection, detection_thread) = Detection::start(Arc::clone(&store), detector)?;
 
         let listener = std::net::TcpListener::bind(settings.listen)
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -148,7 +144,7 @@ impl App {
             admin_path,
             syslog,
             writer,
-            alert_writer,
+            detection_thread,
         })
     }
 
@@ -169,7 +165,7 @@ impl App {
             admin_path,
             syslog,
             writer,
-            alert_writer,
+            detection_thread,
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         let admin_task = tokio::spawn(serve_admin(admin_listener, state.clone(), stop_rx.clone()));
@@ -227,7 +223,7 @@ impl App {
         tokio::task::spawn_blocking(move || writer.join())
             .await?
             .map_err(|_| anyhow::anyhow!("event writer thread panicked"))?;
-        tokio::task::spawn_blocking(move || alert_writer.join())
+        tokio::task::spawn_blocking(move || detection_thread.join())
             .await?
             .map_err(|_| anyhow::anyhow!("detection thread panicked"))?;
         tracing::info!("stopped cleanly");
@@ -416,30 +412,6 @@ async fn admin_connection(stream: tokio::net::UnixStream, state: AppState) {
     let mut text = serde_json::to_string(&response).unwrap_or_else(|_| "{}".into());
     text.push('\n');
     let _ = write.write_all(text.as_bytes()).await;
-}
-
-/// Most events replayed into detection on start (the newest), which bounds start-up time.
-const DETECTION_REPLAY_LIMIT: usize = 50_000;
-
-/// The detector with the state of ongoing attacks: the recent events (the longest rule window
-/// plus the lateness allowed, before the newest event) replayed through it, their findings
-/// already being alerts.
-fn rebuild_detector(store: &Store) -> anyhow::Result<Detector> {
-    let rules = crate::detect::rules::parse(crate::detect::rules::DEFAULT_RULES)
-        .context("the built-in detection rules")?;
-    let mut detector = Detector::new(rules);
-    if let Some(newest) = store.newest_event_time()? {
-        let from = newest.saturating_sub(detector.memory_micros());
-        let events = store.recent_events(from, DETECTION_REPLAY_LIMIT)?;
-        for event in &events {
-            detector.absorb(event);
-        }
-        tracing::info!(
-            events = events.len(),
-            "detection state rebuilt from recent events"
-        );
-    }
-    Ok(detector)
 }
 
 /// One batch of `securify import`, prepared and stored like live ingest.

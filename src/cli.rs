@@ -218,15 +218,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
 }
 
 fn explain(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
-    let clock = match args.year {
-        Some(year) => crate::ingest::parse::LineClock::new(year, args.utc_offset),
-        // This year, except for dates that would lie ahead (more than a day, for clock skew).
-        None => crate::ingest::parse::LineClock::new(
-            time::OffsetDateTime::now_utc().year(),
-            args.utc_offset,
-        )
-        .not_after(crate::now_micros() + 86_400_000_000),
-    };
+    let clock = crate::ingest::parse::LineClock::for_year(args.year, args.utc_offset);
     let stdout = std::io::stdout().lock();
     let out = std::io::BufWriter::new(stdout);
     let summary = if args.input.as_os_str() == "-" {

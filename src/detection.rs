@@ -12,8 +12,9 @@ use std::thread::JoinHandle;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::detect::engine::{Detector, Finding};
+use crate::detect::rules::Rule;
 use crate::event::Event;
-use crate::storage::{AlertUpdate, MAX_ALERT_EVIDENCE, StorageError, Store};
+use crate::storage::{AlertUpdate, StorageError, Store, merge_evidence};
 
 /// Requests that may wait for the thread before senders are held back.
 const QUEUE_DEPTH: usize = 1024;
@@ -93,6 +94,28 @@ fn run(store: &Store, mut detector: Detector, mut rx: mpsc::Receiver<Job>) {
     }
 }
 
+/// Most events replayed into detection on start (the newest), which bounds start-up time.
+const REPLAY_LIMIT: usize = 50_000;
+
+/// A detector for `rules` with the state of ongoing attacks: the recent events (the longest
+/// rule window plus the lateness allowed, before the newest event) replayed through it
+/// without reporting, their findings being alerts already.
+pub fn restore(store: &Store, rules: Vec<Rule>) -> Result<Detector, StorageError> {
+    let mut detector = Detector::new(rules);
+    if let Some(newest) = store.newest_event_time()? {
+        let from = newest.saturating_sub(detector.memory_micros());
+        let events = store.recent_events(from, REPLAY_LIMIT)?;
+        for event in &events {
+            detector.absorb(event);
+        }
+        tracing::info!(
+            events = events.len(),
+            "detection state rebuilt from recent events"
+        );
+    }
+    Ok(detector)
+}
+
 /// Feeds `events` to the detector, skipping the duplicate positions (ascending).
 pub fn observe(detector: &mut Detector, events: &[Event], duplicates: &[u32]) -> Vec<Finding> {
     let mut skip = duplicates.iter().peekable();
@@ -122,12 +145,7 @@ pub fn alert_updates(findings: Vec<Finding>) -> Vec<AlertUpdate> {
             update.last_seen = update.last_seen.max(finding.last_seen);
             update.count = update.count.max(finding.count as u64);
             update.matches += 1;
-            // The newest finding's evidence is the newest; earlier ids go first.
-            let newest: std::collections::HashSet<&String> = finding.evidence.iter().collect();
-            update.evidence.retain(|id| !newest.contains(id));
-            update.evidence.extend(finding.evidence);
-            let excess = update.evidence.len().saturating_sub(MAX_ALERT_EVIDENCE);
-            update.evidence.drain(..excess);
+            merge_evidence(&mut update.evidence, &finding.evidence);
         } else {
             index.insert(key, merged.len());
             merged.push(alert_update(finding));

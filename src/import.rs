@@ -109,13 +109,14 @@ impl Target {
             );
         }
         let store = Store::open(&path, settings.cache_bytes)?;
-        let templates = store.templates()?;
-        let miner = Miner::with_templates(templates.into_iter().map(logs::template).collect());
+        let miner = logs::load_miner(&store)?;
+        // The same state a starting server has: an attack under way counts across imports.
         let rules = crate::detect::rules::parse(crate::detect::rules::DEFAULT_RULES)?;
+        let detector = crate::detection::restore(&store, rules)?;
         Ok(Self::Direct {
             store,
             miner: Mutex::new(miner),
-            detector: Mutex::new(Detector::new(rules)),
+            detector: Mutex::new(detector),
         })
     }
 }
@@ -202,11 +203,7 @@ pub fn run(settings: &Settings, options: ImportOptions) -> anyhow::Result<ExitCo
     } else {
         Target::direct(settings)?
     };
-    let clock = match options.year {
-        Some(year) => LineClock::new(year, options.utc_offset),
-        None => LineClock::new(time::OffsetDateTime::now_utc().year(), options.utc_offset)
-            .not_after(crate::now_micros() + 86_400_000_000),
-    };
+    let clock = LineClock::for_year(options.year, options.utc_offset);
     let mut batcher = Batcher {
         lines: BufReader::new(reader),
         format: options.format,

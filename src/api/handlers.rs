@@ -76,10 +76,9 @@ pub async fn ingest(
             rejection.error.clone(),
         ));
     }
-    let outcome = state.pipeline.submit(encoded).await?;
-    state
-        .detect(decoded.events, outcome.duplicate_positions.clone())
-        .await;
+    let mut outcome = state.pipeline.submit(encoded).await?;
+    let duplicates = std::mem::take(&mut outcome.duplicate_positions);
+    state.detect(decoded.events, duplicates).await;
     let reply = IngestReply {
         accepted: outcome.accepted,
         duplicates: outcome.duplicates,
@@ -122,13 +121,12 @@ pub async fn ingest_logs(
         .await
         .map_err(|e| ApiError::internal(&e))??;
     let lines = encoded.len();
-    let outcome = state
+    let mut outcome = state
         .pipeline
         .submit_with_templates(encoded, prepared.templates)
         .await?;
-    state
-        .detect(prepared.events, outcome.duplicate_positions.clone())
-        .await;
+    let duplicates = std::mem::take(&mut outcome.duplicate_positions);
+    state.detect(prepared.events, duplicates).await;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({
@@ -182,16 +180,10 @@ fn log_options(params: &HashMap<String, String>) -> Result<LogOptions, ApiError>
             }
         }
     }
-    let clock = match year {
-        Some(year) => LineClock::new(year, offset),
-        // This year, except for dates that would lie more than a day ahead: last year's.
-        None => LineClock::new(time::OffsetDateTime::now_utc().year(), offset)
-            .not_after(crate::now_micros() + 86_400_000_000),
-    };
     Ok(LogOptions {
         host,
         source,
-        clock,
+        clock: LineClock::for_year(year, offset),
     })
 }
 

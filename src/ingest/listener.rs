@@ -240,8 +240,7 @@ async fn store(batch: Vec<(String, IpAddr)>, state: &AppState) {
             let mut options = LogOptions {
                 host: Some(peer.to_string()),
                 source: Some("syslog".into()),
-                clock: LineClock::new(time::OffsetDateTime::now_utc().year(), time::UtcOffset::UTC)
-                    .not_after(now + 86_400_000_000),
+                clock: LineClock::for_year(None, time::UtcOffset::UTC),
             };
             if let Ok(prepared) = logs::prepare(&text, &mut options, &miner, now) {
                 encoded.extend(prepared.events.iter().map(EncodedEvent::new));

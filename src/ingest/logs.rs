@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 use super::parse::miner::{Miner, Template};
 use super::parse::{self, LineClock, Outcome};
 use crate::event::{self, Event};
-use crate::storage::TemplateRecord;
+use crate::storage::{StorageError, Store, TemplateRecord};
 
 /// `event_type` of a line no rule understood.
 pub const UNPARSED: &str = "UNPARSED";
@@ -109,6 +109,14 @@ pub fn record(template: &Template) -> TemplateRecord {
         tokens: template.tokens.clone(),
         count: template.count,
     }
+}
+
+/// The miner with every stored template, as the store's writers resume it.
+pub fn load_miner(store: &Store) -> Result<Miner, StorageError> {
+    let templates = store.templates()?;
+    Ok(Miner::with_templates(
+        templates.into_iter().map(template).collect(),
+    ))
 }
 
 /// A template from its stored form.

@@ -121,17 +121,23 @@ fn open_key(rule: &str, entity_type: &str, entity: &str) -> String {
     format!("{rule}\u{0}{entity_type}\u{0}{entity}")
 }
 
+/// Adds the `newest` evidence ids after the older ones it does not repeat, keeping the newest
+/// [`MAX_ALERT_EVIDENCE`].
+pub fn merge_evidence(evidence: &mut Vec<String>, newest: &[String]) {
+    let fresh: std::collections::HashSet<&String> = newest.iter().collect();
+    evidence.retain(|id| !fresh.contains(id));
+    evidence.extend(newest.iter().cloned());
+    let excess = evidence.len().saturating_sub(MAX_ALERT_EVIDENCE);
+    evidence.drain(..excess);
+}
+
 /// An active alert with one more finding.
 fn merge(mut alert: AlertRecord, update: &AlertUpdate, now: i64) -> AlertRecord {
     alert.first_seen = alert.first_seen.min(update.first_seen);
     alert.last_seen = alert.last_seen.max(update.last_seen);
     alert.count += update.matches;
     alert.peak = alert.peak.max(update.count);
-    let newest: std::collections::HashSet<&String> = update.evidence.iter().collect();
-    alert.evidence.retain(|id| !newest.contains(id));
-    alert.evidence.extend(update.evidence.iter().cloned());
-    let excess = alert.evidence.len().saturating_sub(MAX_ALERT_EVIDENCE);
-    alert.evidence.drain(..excess);
+    merge_evidence(&mut alert.evidence, &update.evidence);
     alert.updated_at = now;
     alert
 }

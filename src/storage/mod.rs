@@ -20,6 +20,7 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 
 pub use alerts::{
     AlertNote, AlertQuery, AlertRecord, AlertStatus, AlertUpdate, MAX_ALERT_EVIDENCE,
+    merge_evidence,
 };
 pub use error::StorageError;
 pub use events::{AppendOutcome, EncodedEvent, EventCursor, EventPage, EventQuery};

@@ -75,6 +75,17 @@ impl LineClock {
         }
     }
 
+    /// In `year` if given; otherwise this year, except that a date that would lie more than a
+    /// day ahead (beyond clock skew) is read as last year's.
+    #[must_use]
+    pub fn for_year(year: Option<i32>, offset: UtcOffset) -> Self {
+        match year {
+            Some(year) => Self::new(year, offset),
+            None => Self::new(time::OffsetDateTime::now_utc().year(), offset)
+                .not_after(crate::now_micros() + 86_400_000_000),
+        }
+    }
+
     /// The year the next year-less time is read in.
     #[must_use]
     pub fn year(&self) -> i32 {
