@@ -31,6 +31,7 @@ use crate::api::error::ApiError;
 use crate::auth::{Auth, Lifetimes, password};
 use crate::config::Settings;
 use crate::detection::Detection;
+use crate::geo::Geo;
 use crate::ingest::import::{self, ImportBatch};
 use crate::ingest::listener::SyslogListener;
 use crate::ingest::pipeline::Pipeline;
@@ -92,9 +93,8 @@ impl App {
         )?);
         let miner =
             crate::ingest::logs::load_miner(&store).context("cannot load the log templates")?;
-        let rules = crate::detect::rules::parse(crate::detect::rules::DEFAULT_RULES)
-            .context("the built-in detection rules")?;
-        let detector = crate::detection::restore(&store, rules)?;
+        let geo = load_geo(&settings)?;
+        let detector = crate::detection::restore(&store, settings.rules.clone(), geo)?;
         let (pipeline, writer) = Pipeline::start(Arc::clone(&store))?;
         let (detection, detection_thread) = Detection::start(Arc::clone(&store), detector)?;
 
@@ -465,4 +465,14 @@ async fn upkeep(state: AppState, mut stop: watch::Receiver<bool>) {
             }
         }
     }
+}
+
+/// The IP-to-country database: `geoip_db` if set, the built-in one otherwise.
+pub fn load_geo(settings: &Settings) -> anyhow::Result<Option<Arc<Geo>>> {
+    let geo = match &settings.geoip_db {
+        Some(path) => Geo::open(path)?,
+        None => Geo::built_in()?,
+    };
+    tracing::info!(source = %geo.source, "geolocation loaded");
+    Ok(Some(Arc::new(geo)))
 }

@@ -14,6 +14,9 @@ use clap::ArgMatches;
 use clap::parser::ValueSource;
 use serde::Deserialize;
 
+use ipnetwork::IpNetwork;
+
+use crate::detect::rules::{self, Rule};
 use crate::keys::{self, Secret, SecretSource};
 
 /// Data directory used when none is configured, relative to the working directory.
@@ -26,6 +29,8 @@ const DEFAULT_ACCESS_TTL_SECS: u64 = 15 * 60;
 const DEFAULT_REFRESH_TTL_SECS: u64 = 30 * 24 * 3600;
 const DEFAULT_SESSION_TTL_SECS: u64 = 12 * 3600;
 const DEFAULT_REQUEST_HEADER_TIMEOUT_SECS: u64 = 30;
+const DEFAULT_BLOCKLIST_TTL_SECS: u64 = 24 * 3600;
+const DEFAULT_BLOCKLIST_ALLOW: [&str; 2] = ["127.0.0.0/8", "::1/128"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -155,13 +160,36 @@ pub struct Options {
         value_name = "FILE"
     )]
     pub admin_password_file: Option<PathBuf>,
+    /// Detection rules file (TOML) replacing the built-in rules [default: built in]
+    #[arg(long, global = true, env = "SECURIFY_RULES_FILE", value_name = "FILE")]
+    pub rules_file: Option<PathBuf>,
+    /// MaxMind-format IP-to-country database replacing the built-in one (GeoLite2/GeoIP2 Country or City)
+    #[arg(long, global = true, env = "SECURIFY_GEOIP_DB", value_name = "FILE")]
+    pub geoip_db: Option<PathBuf>,
+    /// Networks never put on the blocklist, comma-separated CIDRs [default: `127.0.0.0/8,::1/128`]
+    #[arg(
+        long,
+        global = true,
+        env = "SECURIFY_BLOCKLIST_ALLOW",
+        value_name = "CIDRS",
+        value_delimiter = ','
+    )]
+    pub blocklist_allow: Option<Vec<String>>,
+    /// How long an address stays on the blocklist after its alert last changed, in seconds [default: 86400]
+    #[arg(
+        long,
+        global = true,
+        env = "SECURIFY_BLOCKLIST_TTL_SECS",
+        value_name = "SECS"
+    )]
+    pub blocklist_ttl_secs: Option<u64>,
     /// Accept secret files that group or others can read [default: false]
     #[arg(long, global = true, env = "SECURIFY_ALLOW_INSECURE_SECRET_FILES", num_args = 0..=1, default_missing_value = "true")]
     pub allow_insecure_secret_files: Option<bool>,
 }
 
 /// The names of the fields of [`Options`], as written in the TOML file and shown by `check-config`.
-pub const OPTION_NAMES: [&str; 18] = [
+pub const OPTION_NAMES: [&str; 22] = [
     "data_dir",
     "listen",
     "tls_cert",
@@ -179,6 +207,10 @@ pub const OPTION_NAMES: [&str; 18] = [
     "master_key_file",
     "jwt_secret_file",
     "admin_password_file",
+    "rules_file",
+    "geoip_db",
+    "blocklist_allow",
+    "blocklist_ttl_secs",
     "allow_insecure_secret_files",
 ];
 
@@ -214,6 +246,14 @@ pub struct Settings {
     /// First admin's password, if the operator supplied one; otherwise one is generated.
     pub admin_password: Option<Secret>,
     pub allow_insecure_secret_files: bool,
+    /// The detection rules (the built-in ones unless a rules file replaces them).
+    pub rules: Vec<Rule>,
+    pub rules_file: Option<PathBuf>,
+    /// A GeoIP database replacing the built-in one.
+    pub geoip_db: Option<PathBuf>,
+    /// Networks never put on the blocklist.
+    pub blocklist_allow: Vec<IpNetwork>,
+    pub blocklist_ttl: Duration,
     /// For each option, where its value came from: `cli`, `env`, `file` or `default`.
     pub sources: Vec<(&'static str, &'static str)>,
 }
@@ -281,6 +321,10 @@ impl Options {
             master_key_file: self.master_key_file.or(lower.master_key_file),
             jwt_secret_file: self.jwt_secret_file.or(lower.jwt_secret_file),
             admin_password_file: self.admin_password_file.or(lower.admin_password_file),
+            rules_file: self.rules_file.or(lower.rules_file),
+            geoip_db: self.geoip_db.or(lower.geoip_db),
+            blocklist_allow: self.blocklist_allow.or(lower.blocklist_allow),
+            blocklist_ttl_secs: self.blocklist_ttl_secs.or(lower.blocklist_ttl_secs),
             allow_insecure_secret_files: self
                 .allow_insecure_secret_files
                 .or(lower.allow_insecure_secret_files),
@@ -289,6 +333,7 @@ impl Options {
 
     fn validate(self, sources: Vec<(&'static str, &'static str)>) -> Result<Settings, ConfigError> {
         let invalid = |msg: &str| Err(ConfigError::Invalid(msg.to_string()));
+        let (rules, blocklist_allow, blocklist_ttl) = self.detection()?;
         let data_dir = self
             .data_dir
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
@@ -377,8 +422,70 @@ impl Options {
                 "request_header_timeout_secs",
             )?,
             allow_insecure_secret_files: allow_insecure,
+            rules,
+            rules_file: self.rules_file,
+            geoip_db: self.geoip_db,
+            blocklist_allow,
+            blocklist_ttl,
             sources,
         })
+    }
+    /// The detection rules (the file's or the built-in ones), the blocklist's allow-list and
+    /// how long an address stays listed.
+    fn detection(&self) -> Result<(Vec<Rule>, Vec<IpNetwork>, Duration), ConfigError> {
+        let rules = match &self.rules_file {
+            None => rules::parse(rules::DEFAULT_RULES),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                rules::parse(&text)
+            }
+        }
+        .map_err(|e| match &self.rules_file {
+            Some(path) => ConfigError::Parse {
+                path: path.clone(),
+                message: e.to_string(),
+            },
+            None => ConfigError::Invalid(format!("built-in rules: {e}")),
+        })?;
+        if let Some(path) = &self.geoip_db
+            && !path.is_file()
+        {
+            return Err(ConfigError::Invalid(format!(
+                "geoip_db: no file at {}",
+                path.display()
+            )));
+        }
+        let blocklist_allow = match &self.blocklist_allow {
+            None => DEFAULT_BLOCKLIST_ALLOW
+                .iter()
+                .filter_map(|n| n.parse().ok())
+                .collect(),
+            Some(list) => list
+                .iter()
+                .map(|text| {
+                    text.trim().parse::<IpNetwork>().map_err(|_| {
+                        ConfigError::Invalid(format!(
+                            "blocklist_allow: `{text}` is not a network (for example 10.0.0.0/8)"
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        let ttl = match self
+            .blocklist_ttl_secs
+            .unwrap_or(DEFAULT_BLOCKLIST_TTL_SECS)
+        {
+            0 => {
+                return Err(ConfigError::Invalid(
+                    "blocklist_ttl_secs must be positive".into(),
+                ));
+            }
+            secs => Duration::from_secs(secs),
+        };
+        Ok((rules, blocklist_allow, ttl))
     }
 }
 
@@ -400,6 +507,42 @@ fn read_file(path: &Path) -> Result<(Options, Vec<String>), ConfigError> {
     let keys = table.keys().cloned().collect();
     let options = toml::from_str(&text).map_err(parse_err)?;
     Ok((options, keys))
+}
+
+/// The detection options as `describe` shows them.
+fn detection_rows(settings: &Settings) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "rules_file",
+            settings
+                .rules_file
+                .as_ref()
+                .map_or_else(|| "(built in)".to_string(), |p| p.display().to_string()),
+        ),
+        (
+            "geoip_db",
+            settings
+                .geoip_db
+                .as_ref()
+                .map_or_else(|| "(built in)".to_string(), |p| p.display().to_string()),
+        ),
+        (
+            "blocklist_allow",
+            format!(
+                "[{}]",
+                settings
+                    .blocklist_allow
+                    .iter()
+                    .map(|n| format!("{:?}", n.to_string()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+        (
+            "blocklist_ttl_secs",
+            settings.blocklist_ttl.as_secs().to_string(),
+        ),
+    ]
 }
 
 /// The effective configuration as TOML-like lines with their sources; secrets never appear.
@@ -425,7 +568,7 @@ pub fn describe(settings: &Settings) -> String {
         (None, Some(f)) => f.display().to_string(),
         (None, None) => s.default_file.display().to_string(),
     };
-    let rows: Vec<(&str, String)> = vec![
+    let mut rows: Vec<(&str, String)> = vec![
         ("data_dir", settings.data_dir.display().to_string()),
         ("listen", settings.listen.to_string()),
         ("tls_cert", cert),
@@ -478,9 +621,13 @@ pub fn describe(settings: &Settings) -> String {
             settings.allow_insecure_secret_files.to_string(),
         ),
     ];
+    rows.extend(detection_rows(settings));
     rows.iter().fold(String::new(), |mut out, (name, value)| {
         // Numbers and booleans stay bare so the output is a valid config file.
-        let bare = value.parse::<u64>().is_ok() || value == "true" || value == "false";
+        let bare = value.parse::<u64>().is_ok()
+            || value == "true"
+            || value == "false"
+            || value.starts_with('[');
         let shown = if bare {
             value.clone()
         } else {

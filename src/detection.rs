@@ -11,9 +11,10 @@ use std::thread::JoinHandle;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::detect::engine::{Detector, Finding};
+use crate::detect::engine::{Detector, Finding, Risk};
 use crate::detect::rules::Rule;
 use crate::event::Event;
+use crate::geo::Geo;
 use crate::storage::{AlertUpdate, StorageError, Store, merge_evidence};
 
 /// Requests that may wait for the thread before senders are held back.
@@ -23,7 +24,9 @@ struct Job {
     events: Vec<Event>,
     /// Positions of `events` the store found already stored: not detected on again.
     duplicates: Vec<u32>,
-    reply: oneshot::Sender<Result<(), Arc<StorageError>>>,
+    /// Whether the sender wants the risk of each event.
+    risk: bool,
+    reply: oneshot::Sender<Result<Vec<Risk>, Arc<StorageError>>>,
 }
 
 /// The sending side; cheap to clone. The thread stops once every clone is dropped.
@@ -48,25 +51,28 @@ impl Detection {
         Ok((Self { tx }, handle))
     }
 
-    /// Detects on `events`, just committed; returns once their alerts are durable.
+    /// Detects on `events`, just committed; returns once their alerts are durable, with the
+    /// risk of each event when `risk` is asked for (empty otherwise).
     pub async fn detect(
         &self,
         events: Vec<Event>,
         duplicates: Vec<u32>,
-    ) -> Result<(), Arc<StorageError>> {
-        if events.len() == duplicates.len() {
-            return Ok(());
+        risk: bool,
+    ) -> Result<Vec<Risk>, Arc<StorageError>> {
+        if events.len() == duplicates.len() && !risk {
+            return Ok(Vec::new());
         }
         let (reply, answer) = oneshot::channel();
         let job = Job {
             events,
             duplicates,
+            risk,
             reply,
         };
         if self.tx.send(job).await.is_err() {
-            return Ok(());
+            return Ok(Vec::new());
         }
-        answer.await.unwrap_or(Ok(()))
+        answer.await.unwrap_or(Ok(Vec::new()))
     }
 }
 
@@ -76,22 +82,88 @@ fn run(store: &Store, mut detector: Detector, mut rx: mpsc::Receiver<Job>) {
         while let Ok(job) = rx.try_recv() {
             jobs.push(job);
         }
-        let mut findings = Vec::new();
-        for job in &jobs {
-            findings.extend(observe(&mut detector, &job.events, &job.duplicates));
-        }
-        let result = if findings.is_empty() {
-            Ok(())
-        } else {
-            store
-                .record_findings(&alert_updates(findings), crate::now_micros())
-                .map(|_| ())
-                .map_err(Arc::new)
-        };
-        for job in jobs {
-            let _ = job.reply.send(result.clone());
+        let batches: Vec<Batch<'_>> = jobs
+            .iter()
+            .map(|job| Batch {
+                events: &job.events,
+                duplicates: &job.duplicates,
+                risk: job.risk,
+            })
+            .collect();
+        let result = round(store, &mut detector, &batches).map_err(Arc::new);
+        drop(batches);
+        match result {
+            Ok(risks) => {
+                for (job, risk) in jobs.into_iter().zip(risks) {
+                    let _ = job.reply.send(Ok(risk));
+                }
+            }
+            Err(e) => {
+                for job in jobs {
+                    let _ = job.reply.send(Err(Arc::clone(&e)));
+                }
+            }
         }
     }
+}
+
+/// Committed events for one round of detection.
+#[derive(Debug, Clone, Copy)]
+pub struct Batch<'a> {
+    pub events: &'a [Event],
+    /// Positions of `events` stored before (ascending): not observed again.
+    pub duplicates: &'a [u32],
+    /// Whether to assess the risk of each event.
+    pub risk: bool,
+}
+
+/// Account histories held in memory at most; the others wait in the store.
+const PROFILES_HELD: usize = 100_000;
+
+/// One round of detection on committed events (each batch with its duplicate positions):
+/// the histories of the accounts that logged in are loaded, the events observed, and the
+/// findings and the changed histories recorded in one transaction.
+pub fn round(
+    store: &Store,
+    detector: &mut Detector,
+    batches: &[Batch<'_>],
+) -> Result<Vec<Vec<Risk>>, StorageError> {
+    load_profiles(store, detector, batches.iter().flat_map(|b| b.events))?;
+    let mut findings = Vec::new();
+    let mut risks = Vec::with_capacity(batches.len());
+    for batch in batches {
+        let mut risk = Vec::new();
+        findings.extend(observe(detector, batch, &mut risk));
+        risks.push(risk);
+    }
+    let profiles = detector.profiles_mut().take_changed();
+    store.record_detection(&alert_updates(findings), &profiles, crate::now_micros())?;
+    detector.profiles_mut().shrink_to(PROFILES_HELD);
+    Ok(risks)
+}
+
+/// Loads the kept histories of the accounts that log in successfully in `events` and are
+/// not in memory.
+fn load_profiles<'a>(
+    store: &Store,
+    detector: &mut Detector,
+    events: impl Iterator<Item = &'a Event>,
+) -> Result<(), StorageError> {
+    let profiles = detector.profiles_mut();
+    let mut missing: Vec<&str> = events
+        .filter(|e| e.success == Some(true))
+        .filter_map(|e| e.username.as_deref())
+        .filter(|user| !profiles.contains(user))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    missing.sort_unstable();
+    missing.dedup();
+    for (user, profile) in store.user_profiles(&missing)? {
+        profiles.load(user, profile);
+    }
+    Ok(())
 }
 
 /// Most events replayed into detection on start (the newest), which bounds start-up time.
@@ -100,11 +172,16 @@ const REPLAY_LIMIT: usize = 50_000;
 /// A detector for `rules` with the state of ongoing attacks: the recent events (the longest
 /// rule window plus the lateness allowed, before the newest event) replayed through it
 /// without reporting, their findings being alerts already.
-pub fn restore(store: &Store, rules: Vec<Rule>) -> Result<Detector, StorageError> {
-    let mut detector = Detector::new(rules);
+pub fn restore(
+    store: &Store,
+    rules: Vec<Rule>,
+    geo: Option<Arc<Geo>>,
+) -> Result<Detector, StorageError> {
+    let mut detector = Detector::with_geo(rules, geo);
     if let Some(newest) = store.newest_event_time()? {
         let from = newest.saturating_sub(detector.memory_micros());
         let events = store.recent_events(from, REPLAY_LIMIT)?;
+        load_profiles(store, &mut detector, events.iter())?;
         for event in &events {
             detector.absorb(event);
         }
@@ -116,16 +193,22 @@ pub fn restore(store: &Store, rules: Vec<Rule>) -> Result<Detector, StorageError
     Ok(detector)
 }
 
-/// Feeds `events` to the detector, skipping the duplicate positions (ascending).
-pub fn observe(detector: &mut Detector, events: &[Event], duplicates: &[u32]) -> Vec<Finding> {
-    let mut skip = duplicates.iter().peekable();
+/// Feeds a batch to the detector, skipping its duplicate positions; adds the risk of each
+/// event to `risks` if the batch asks for it.
+fn observe(detector: &mut Detector, batch: &Batch<'_>, risks: &mut Vec<Risk>) -> Vec<Finding> {
+    let mut skip = batch.duplicates.iter().peekable();
     let mut findings = Vec::new();
-    for (position, event) in events.iter().enumerate() {
-        if skip.peek() == Some(&&(position as u32)) {
+    for (position, event) in batch.events.iter().enumerate() {
+        let found = if skip.peek() == Some(&&(position as u32)) {
             skip.next();
-            continue;
+            Vec::new()
+        } else {
+            detector.observe(event)
+        };
+        if batch.risk {
+            risks.push(detector.risk(event, &found));
         }
-        findings.extend(detector.observe(event));
+        findings.extend(found);
     }
     findings
 }
@@ -146,6 +229,7 @@ pub fn alert_updates(findings: Vec<Finding>) -> Vec<AlertUpdate> {
             update.count = update.count.max(finding.count as u64);
             update.matches += 1;
             merge_evidence(&mut update.evidence, &finding.evidence);
+            update.members.extend(finding.members);
         } else {
             index.insert(key, merged.len());
             merged.push(alert_update(finding));
@@ -168,5 +252,6 @@ fn alert_update(finding: Finding) -> AlertUpdate {
         matches: 1,
         attack: finding.attack,
         evidence: finding.evidence,
+        members: finding.members,
     }
 }

@@ -50,7 +50,7 @@ enum Target {
     Direct {
         store: Store,
         miner: Mutex<Miner>,
-        detector: Mutex<Detector>,
+        detector: Box<Mutex<Detector>>,
     },
 }
 
@@ -85,16 +85,16 @@ impl Target {
                     .unwrap_or_default();
                 counts.accepted = outcome.accepted;
                 counts.duplicates = outcome.duplicates;
-                let findings = {
-                    let mut detector = detector.lock().unwrap_or_else(PoisonError::into_inner);
-                    crate::detection::observe(
-                        &mut detector,
-                        &prepared.events,
-                        &outcome.duplicate_positions,
-                    )
-                };
-                let updates = crate::detection::alert_updates(findings);
-                store.record_findings(&updates, crate::now_micros())?;
+                let mut detector = detector.lock().unwrap_or_else(PoisonError::into_inner);
+                crate::detection::round(
+                    store,
+                    &mut detector,
+                    &[crate::detection::Batch {
+                        events: &prepared.events,
+                        duplicates: &outcome.duplicate_positions,
+                        risk: false,
+                    }],
+                )?;
                 Ok(counts)
             }
         }
@@ -111,12 +111,12 @@ impl Target {
         let store = Store::open(&path, settings.cache_bytes)?;
         let miner = logs::load_miner(&store)?;
         // The same state a starting server has: an attack under way counts across imports.
-        let rules = crate::detect::rules::parse(crate::detect::rules::DEFAULT_RULES)?;
-        let detector = crate::detection::restore(&store, rules)?;
+        let geo = crate::app::load_geo(settings)?;
+        let detector = crate::detection::restore(&store, settings.rules.clone(), geo)?;
         Ok(Self::Direct {
             store,
             miner: Mutex::new(miner),
-            detector: Mutex::new(detector),
+            detector: Box::new(Mutex::new(detector)),
         })
     }
 }

@@ -31,6 +31,7 @@ pub mod detect;
 pub mod detection;
 pub mod event;
 pub mod explain;
+pub mod geo;
 pub mod import;
 pub mod ingest;
 pub mod keys;

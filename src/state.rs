@@ -6,6 +6,7 @@ use std::time::Instant;
 use crate::admin::{self, AdminError, AdminRequest, AdminResponse};
 use crate::auth::Auth;
 use crate::config::Settings;
+use crate::detect::engine::Risk;
 use crate::detection::Detection;
 use crate::event::Event;
 use crate::ingest::listener::ListenerStats;
@@ -56,8 +57,23 @@ impl AppState {
     /// store reported as duplicates, which were stored before); returns once their alerts are
     /// stored. A failure is logged: the events themselves are stored either way.
     pub async fn detect(&self, events: Vec<Event>, duplicates: Vec<u32>) {
-        if let Err(e) = self.detection.detect(events, duplicates).await {
-            tracing::error!(error = ?e, "could not record alerts");
+        let _ = self.detect_with_risk(events, duplicates, false).await;
+    }
+
+    /// As [`AppState::detect`], with the risk of each event when `risk` is asked for (none
+    /// when detection failed).
+    pub async fn detect_with_risk(
+        &self,
+        events: Vec<Event>,
+        duplicates: Vec<u32>,
+        risk: bool,
+    ) -> Vec<Risk> {
+        match self.detection.detect(events, duplicates, risk).await {
+            Ok(risks) => risks,
+            Err(e) => {
+                tracing::error!(error = ?e, "could not record alerts");
+                Vec::new()
+            }
         }
     }
 }

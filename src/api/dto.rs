@@ -6,6 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use crate::detect::engine::Risk;
 use crate::event::{Event, format_timestamp};
 use crate::storage::{AlertRecord, EventCursor, Role, Scope};
 
@@ -89,6 +90,9 @@ pub struct IngestReply {
     pub accepted: usize,
     pub duplicates: usize,
     pub rejected: Vec<RejectedDto>,
+    /// For a single event: `risk_score`, `verdict` and `reasons`.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub risk: Option<Risk>,
 }
 
 /// Opaque cursor text for an event position.
@@ -201,6 +205,12 @@ pub struct AlertDto {
     pub attack: Vec<String>,
     /// Event ids; `GET /api/v1/alerts/{id}` also returns the events themselves.
     pub evidence: Vec<String>,
+    /// For a campaign: its member addresses (`GET /api/v1/alerts/{id}` lists them) and their
+    /// number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub members: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub member_count: Option<usize>,
     pub notes: Vec<AlertNoteDto>,
     pub created_at: String,
     pub updated_at: String,
@@ -230,6 +240,8 @@ impl From<AlertRecord> for AlertDto {
             peak: a.peak,
             attack: a.attack,
             evidence: a.evidence,
+            members: None,
+            member_count: None,
             notes: a
                 .notes
                 .into_iter()
@@ -244,6 +256,26 @@ impl From<AlertRecord> for AlertDto {
             updated_at: format_timestamp(a.updated_at),
         }
     }
+}
+
+/// `POST /api/v1/alerts`: an alert raised by hand.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManualAlertRequest {
+    pub title: String,
+    pub severity: String,
+    pub entity_type: String,
+    pub entity: String,
+    #[serde(default)]
+    pub note: String,
+    /// Ids of stored events that show it.
+    #[serde(default)]
+    pub evidence: Vec<String>,
+    /// For an address: put it on the blocklist while the alert is open.
+    #[serde(default)]
+    pub block: bool,
+    #[serde(default)]
+    pub attack: Vec<String>,
 }
 
 /// `PUT /api/v1/alerts/{id}/status`.

@@ -7,8 +7,8 @@ use std::sync::atomic::Ordering;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::dto::{
@@ -78,8 +78,13 @@ pub async fn ingest(
     }
     let mut outcome = state.pipeline.submit(encoded).await?;
     let duplicates = std::mem::take(&mut outcome.duplicate_positions);
-    state.detect(decoded.events, duplicates).await;
+    // A single event is assessed as it is detected on: the caller may act on the verdict.
+    let single = decoded.single;
+    let mut risks = state
+        .detect_with_risk(decoded.events, duplicates, single)
+        .await;
     let reply = IngestReply {
+        risk: risks.pop().filter(|_| single),
         accepted: outcome.accepted,
         duplicates: outcome.duplicates,
         rejected: decoded
@@ -280,13 +285,23 @@ pub async fn get_alert(
                 events.push(EventDto::from(event));
             }
         }
-        Ok::<_, crate::storage::StorageError>(Some((alert, events)))
+        let members = if alert.entity_type == "campaign" {
+            Some(store.alert_members(id, MAX_MEMBERS_LISTED)?)
+        } else {
+            None
+        };
+        Ok::<_, crate::storage::StorageError>(Some((alert, events, members)))
     })
     .await
     .map_err(|e| ApiError::internal(&e))??;
-    let (alert, events) = found.ok_or_else(|| ApiError::not_found(format!("no alert {id}")))?;
-    let mut body =
-        serde_json::to_value(AlertDto::from(alert)).map_err(|e| ApiError::internal(&e))?;
+    let (alert, events, members) =
+        found.ok_or_else(|| ApiError::not_found(format!("no alert {id}")))?;
+    let mut dto = AlertDto::from(alert);
+    if let Some((listed, total)) = members {
+        dto.members = Some(listed);
+        dto.member_count = Some(total);
+    }
+    let mut body = serde_json::to_value(dto).map_err(|e| ApiError::internal(&e))?;
     body["evidence_events"] = serde_json::to_value(events).map_err(|e| ApiError::internal(&e))?;
     Ok(Json(body))
 }
@@ -324,6 +339,195 @@ pub async fn set_alert_status(
     let alert = updated.ok_or_else(|| ApiError::not_found(format!("no alert {id}")))?;
     tracing::info!(alert = id, status = status.as_str(), by = %principal.label(), "alert status changed");
     Ok(Json(AlertDto::from(alert)))
+}
+
+/// Rule id of alerts raised by hand, and of those that also block their address.
+pub const MANUAL_RULE: &str = "manual";
+pub const MANUAL_BLOCK_RULE: &str = "manual-block";
+/// Most members listed with one alert.
+const MAX_MEMBERS_LISTED: usize = 10_000;
+
+/// `POST /api/v1/alerts`: an alert raised by an analyst (`title`, `severity`, `entity_type`,
+/// `entity`, optional `note`, `evidence` event ids, `attack` ids and `block`).
+pub async fn create_alert(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(request): JsonBody<dto::ManualAlertRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let principal = caller.require(Permission::Triage)?;
+    let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message);
+    event::check_name("title", &request.title, 256).map_err(|e| bad(e.to_string()))?;
+    event::check_text("note", &request.note, 4096).map_err(|e| bad(e.to_string()))?;
+    if !["low", "medium", "high", "critical"].contains(&request.severity.as_str()) {
+        return Err(bad(
+            "severity: expected low, medium, high or critical".into()
+        ));
+    }
+    if !["ip", "user", "host", "campaign"].contains(&request.entity_type.as_str()) {
+        return Err(bad(
+            "entity_type: expected ip, user, host or campaign".into()
+        ));
+    }
+    event::check_name("entity", &request.entity, 256).map_err(|e| bad(e.to_string()))?;
+    let entity = if request.entity_type == "ip" {
+        event::parse_ip("entity", &request.entity)
+            .map_err(|e| bad(e.to_string()))?
+            .to_string()
+    } else {
+        request.entity.clone()
+    };
+    if request.block && request.entity_type != "ip" {
+        return Err(bad(
+            "block: only an alert on an address (entity_type ip) can block".into(),
+        ));
+    }
+    if request.evidence.len() > crate::storage::MAX_ALERT_EVIDENCE {
+        return Err(bad(format!(
+            "evidence: at most {} event ids",
+            crate::storage::MAX_ALERT_EVIDENCE
+        )));
+    }
+    if request.attack.len() > 16 || request.attack.iter().any(|a| a.is_empty() || a.len() > 32) {
+        return Err(bad("attack: at most 16 technique ids such as T1110".into()));
+    }
+    let now = crate::now_micros();
+    let store = state.store.clone();
+    let label = principal.label();
+    let created = tokio::task::spawn_blocking(move || {
+        let mut times = Vec::new();
+        for id in &request.evidence {
+            match store.get_event(id)? {
+                Some(event) => times.push(event.timestamp),
+                None => return Ok(Err(format!("evidence: no stored event `{id}`"))),
+            }
+        }
+        let update = crate::storage::AlertUpdate {
+            rule: if request.block {
+                MANUAL_BLOCK_RULE
+            } else {
+                MANUAL_RULE
+            }
+            .to_string(),
+            title: request.title,
+            severity: request.severity,
+            entity_type: request.entity_type,
+            entity,
+            first_seen: times.iter().copied().min().unwrap_or(now),
+            last_seen: times.iter().copied().max().unwrap_or(now),
+            count: 1,
+            matches: 1,
+            attack: request.attack,
+            evidence: request.evidence,
+            members: Vec::new(),
+        };
+        let ids = store.record_findings(&[update], now)?;
+        let Some(&id) = ids.first() else {
+            return Ok(Err("the alert was not recorded".to_string()));
+        };
+        let note = AlertNote {
+            at: now,
+            by: label,
+            status: AlertStatus::Open,
+            text: if request.note.is_empty() {
+                "raised by hand".to_string()
+            } else {
+                request.note
+            },
+        };
+        Ok::<_, crate::storage::StorageError>(Ok(store.set_alert_status(
+            id,
+            AlertStatus::Open,
+            note,
+        )?))
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))??;
+    let alert = created
+        .map_err(bad)?
+        .ok_or_else(|| ApiError::internal(&"alert vanished"))?;
+    tracing::info!(alert = alert.id, by = %principal.label(), "alert raised by hand");
+    Ok((StatusCode::CREATED, Json(AlertDto::from(alert))))
+}
+
+/// `GET /api/v1/blocklist`: the addresses to block now, one per line (`text/plain`), or with
+/// reason and expiry as JSON (`format=json` or `Accept: application/json`).
+pub async fn blocklist(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    caller.require(Permission::Read)?;
+    let json_wanted = match params.get("format").map(String::as_str) {
+        Some("json") => true,
+        Some("text") => false,
+        Some(other) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                format!("format: expected text or json, not `{other}`"),
+            ));
+        }
+        None => headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("application/json")),
+    };
+    if let Some(key) = params.keys().find(|k| k.as_str() != "format") {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            format!("unknown parameter `{key}` (expected format)"),
+        ));
+    }
+    let mut blocking: std::collections::HashSet<String> = state
+        .settings
+        .rules
+        .iter()
+        .filter(|r| r.block)
+        .map(|r| r.id.clone())
+        .collect();
+    blocking.insert(MANUAL_BLOCK_RULE.to_string());
+    let ttl = i64::try_from(state.settings.blocklist_ttl.as_micros()).unwrap_or(i64::MAX);
+    let now = crate::now_micros();
+    let store = state.store.clone();
+    let entries = tokio::task::spawn_blocking(move || store.blocklist(&blocking, ttl, now))
+        .await
+        .map_err(|e| ApiError::internal(&e))??;
+    let allow = &state.settings.blocklist_allow;
+    let entries: Vec<_> = entries
+        .into_iter()
+        .filter(|e| {
+            e.ip.parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| !allow.iter().any(|n| n.contains(ip)))
+        })
+        .collect();
+    if json_wanted {
+        let listed: Vec<_> = entries
+            .iter()
+            .map(|e| {
+                json!({
+                    "ip": e.ip,
+                    "reason": e.reason,
+                    "rule": e.rule,
+                    "alert_id": e.alert_id,
+                    "expires_at": event::format_timestamp(e.expires_at),
+                })
+            })
+            .collect();
+        return Ok(Json(json!({
+            "generated_at": event::format_timestamp(now),
+            "count": listed.len(),
+            "addresses": listed,
+        }))
+        .into_response());
+    }
+    let mut text = String::with_capacity(entries.len() * 16);
+    for entry in &entries {
+        text.push_str(&entry.ip);
+        text.push('\n');
+    }
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
 }
 
 /// `GET /api/v1/templates`: the template miner's templates, as stored.

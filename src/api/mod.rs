@@ -19,7 +19,11 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/events", get(handlers::list_events))
         .route("/api/v1/logs", post(handlers::ingest_logs))
         .route("/api/v1/templates", get(handlers::list_templates))
-        .route("/api/v1/alerts", get(handlers::list_alerts))
+        .route(
+            "/api/v1/alerts",
+            get(handlers::list_alerts).post(handlers::create_alert),
+        )
+        .route("/api/v1/blocklist", get(handlers::blocklist))
         .route("/api/v1/alerts/{id}", get(handlers::get_alert))
         .route(
             "/api/v1/alerts/{id}/status",

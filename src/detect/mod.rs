@@ -4,5 +4,6 @@
 //! [`window`] holds the event-time windows the rules count in.
 
 pub mod engine;
+pub mod profile;
 pub mod rules;
 pub mod window;

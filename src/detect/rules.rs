@@ -1,6 +1,9 @@
 //! Detection rules as data: the TOML format, the built-in defaults (`assets/rules.toml`), and
 //! the checks that turn a file into rules the engine can trust.
 
+use std::borrow::Cow;
+use std::net::IpAddr;
+
 use serde::Deserialize;
 
 use crate::event::Event;
@@ -42,6 +45,29 @@ pub enum RuleKind {
     AfterFailures,
     /// Every matching event.
     Match,
+    /// At least `threshold` distinct source addresses, for one key, sharing a trait
+    /// (`group_by`): many addresses each below any per-address threshold.
+    Campaign,
+    /// A success from a country the account never logged in from (after `min_history`
+    /// successes).
+    NewCountry,
+    /// Two successes of one account from countries too far apart for the time between them
+    /// (faster than `speed_kmh`).
+    ImpossibleTravel,
+    /// A success at an hour of day (UTC) the account's own history (at least `min_history`
+    /// successes) shows almost never.
+    UnusualHour,
+}
+
+impl RuleKind {
+    /// Whether the rule judges an account against its own history.
+    #[must_use]
+    pub fn is_behaviour(self) -> bool {
+        matches!(
+            self,
+            Self::NewCountry | Self::ImpossibleTravel | Self::UnusualHour
+        )
+    }
 }
 
 /// The event field a rule groups by (or counts distinct values of).
@@ -51,6 +77,11 @@ pub enum Field {
     SourceIp,
     Username,
     Host,
+    /// The source address's network: /24 for IPv4, /64 for IPv6.
+    Subnet,
+    /// The account name with every run of digits as `#` (`oracle1234` → `oracle#`): the
+    /// pattern a list of tried accounts shares.
+    AccountShape,
 }
 
 impl Field {
@@ -59,19 +90,117 @@ impl Field {
     pub fn entity_type(self) -> &'static str {
         match self {
             Self::SourceIp => "ip",
-            Self::Username => "user",
+            Self::Username | Self::AccountShape => "user",
             Self::Host => "host",
+            Self::Subnet => "subnet",
         }
     }
 
-    /// The field's value in `event`, if it has one.
+    /// The field's value in an event, if it has one.
     #[must_use]
-    pub fn of(self, event: &Event) -> Option<String> {
+    pub fn of<'a>(self, facts: &'a Facts<'_>) -> Option<Cow<'a, str>> {
         match self {
-            Self::SourceIp => event.source_ip.map(|ip| ip.to_string()),
-            Self::Username => event.username.clone(),
-            Self::Host => event.host.clone(),
+            Self::SourceIp => facts.ip.as_deref().map(Cow::Borrowed),
+            Self::Username => facts.event.username.as_deref().map(Cow::Borrowed),
+            Self::Host => facts.event.host.as_deref().map(Cow::Borrowed),
+            Self::Subnet => facts.event.source_ip.map(|ip| Cow::Owned(subnet(ip))),
+            Self::AccountShape => facts
+                .event
+                .username
+                .as_deref()
+                .map(|u| Cow::Owned(account_shape(u))),
         }
+    }
+}
+
+/// The network of an address: /24 for IPv4, /64 for IPv6.
+#[must_use]
+pub fn subnet(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            format!("{a}.{b}.{c}.0/24")
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            let network = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+            format!("{network}/64")
+        }
+    }
+}
+
+/// An account name with every run of digits as `#`, lower-cased.
+#[must_use]
+pub fn account_shape(name: &str) -> String {
+    let mut shape = String::with_capacity(name.len());
+    for c in name.chars() {
+        if c.is_ascii_digit() {
+            if !shape.ends_with('#') {
+                shape.push('#');
+            }
+        } else {
+            shape.extend(c.to_lowercase());
+        }
+    }
+    shape
+}
+
+/// What the rules ask of an event, worked out once per event.
+#[derive(Debug)]
+pub struct Facts<'a> {
+    pub event: &'a Event,
+    /// The source address as text.
+    pub ip: Option<String>,
+    /// The account does not exist.
+    pub invalid_user: bool,
+    /// The sudo/su account or the group joined.
+    pub target: Option<String>,
+    /// Attempts the event stands for (`message repeated N times`).
+    pub attempts: usize,
+}
+
+impl<'a> Facts<'a> {
+    #[must_use]
+    pub fn of(event: &'a Event) -> Self {
+        let mut facts = Self {
+            event,
+            ip: event.source_ip.map(|ip| ip.to_string()),
+            invalid_user: false,
+            target: None,
+            attempts: 1,
+        };
+        let Some(details) = event.details.as_deref() else {
+            return facts;
+        };
+        // Most events carry none of these; only then is the object parsed.
+        if !["invalid_user", "target", "count"]
+            .iter()
+            .any(|k| details.contains(k))
+        {
+            return facts;
+        }
+        let Ok(serde_json::Value::Object(map)) = serde_json::from_str(details) else {
+            return facts;
+        };
+        facts.invalid_user = map.get("invalid_user") == Some(&serde_json::Value::Bool(true));
+        facts.target = map.get("target").map(|t| match t {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        });
+        facts.attempts = map
+            .get("count")
+            .and_then(|c| {
+                c.as_u64()
+                    .or_else(|| c.as_str().and_then(|s| s.parse().ok()))
+            })
+            .map_or(1, |c| c as usize);
+        facts
+    }
+
+    /// Whether the source address is private or reserved.
+    #[must_use]
+    pub fn is_internal(&self) -> bool {
+        self.event.source_ip.is_none_or(crate::geo::is_internal)
     }
 }
 
@@ -89,6 +218,8 @@ pub struct Rule {
     pub key: Field,
     /// For `distinct`: the field whose distinct values are counted.
     pub distinct: Option<Field>,
+    /// For `campaign`: the trait the addresses share (unset: the key alone).
+    pub group_by: Option<Field>,
     /// Event types that match (the failures, for `after_failures`).
     pub event_types: Vec<String>,
     /// For `after_failures`: event types that count as a success when `success` is true.
@@ -105,10 +236,30 @@ pub struct Rule {
     /// Only events whose target (sudo/su account, group joined) is one of these match.
     #[serde(default)]
     pub targets: Vec<String>,
+    /// Only events from public addresses match (not private or reserved ones).
+    #[serde(default)]
+    pub external: bool,
+    /// The addresses behind an alert of this rule go on the blocklist.
+    #[serde(default)]
+    pub block: bool,
     #[serde(default)]
     pub window_secs: u64,
     #[serde(default)]
     pub threshold: usize,
+    /// For the history rules: successes an account needs before it is judged.
+    #[serde(default = "default_min_history")]
+    pub min_history: u32,
+    /// For `impossible_travel`: the fastest credible journey, km/h.
+    #[serde(default = "default_speed")]
+    pub speed_kmh: u32,
+}
+
+fn default_min_history() -> u32 {
+    5
+}
+
+fn default_speed() -> u32 {
+    1000
 }
 
 #[derive(Debug, Deserialize)]
@@ -151,7 +302,7 @@ pub fn parse(text: &str) -> Result<Vec<Rule>, RuleError> {
         if rule.event_types.is_empty() {
             return Err(invalid(rule, "event_types is empty"));
         }
-        let windowed = rule.kind != RuleKind::Match;
+        let windowed = rule.kind != RuleKind::Match && !rule.kind.is_behaviour();
         if windowed && (rule.window_secs == 0 || rule.window_secs > 30 * 86_400) {
             return Err(invalid(rule, "window_secs must be 1 to 2592000 (30 days)"));
         }
@@ -163,6 +314,15 @@ pub fn parse(text: &str) -> Result<Vec<Rule>, RuleError> {
                 rule,
                 "`distinct` is required by, and only by, kind = \"distinct\"",
             ));
+        }
+        if rule.group_by.is_some() && rule.kind != RuleKind::Campaign {
+            return Err(invalid(rule, "`group_by` is only for kind = \"campaign\""));
+        }
+        if rule.kind.is_behaviour() && rule.key != Field::Username {
+            return Err(invalid(rule, "history rules need key = \"username\""));
+        }
+        if rule.kind == RuleKind::ImpossibleTravel && rule.speed_kmh == 0 {
+            return Err(invalid(rule, "speed_kmh must be at least 1"));
         }
         if rule.kind == RuleKind::AfterFailures && rule.success_types.is_empty() {
             return Err(invalid(
@@ -181,9 +341,10 @@ impl Rule {
         (self.window_secs as i64).saturating_mul(1_000_000)
     }
 
-    /// Whether `event` is one this rule counts (a failure, for `after_failures`).
+    /// Whether an event is one this rule counts (a failure, for `after_failures`).
     #[must_use]
-    pub fn matches(&self, event: &Event) -> bool {
+    pub fn matches(&self, facts: &Facts<'_>) -> bool {
+        let event = facts.event;
         self.event_types.contains(&event.event_type)
             && self.success.is_none_or(|s| event.success == Some(s))
             && (self.kind != RuleKind::AfterFailures || event.success == Some(false))
@@ -192,9 +353,13 @@ impl Rule {
                     .username
                     .as_ref()
                     .is_some_and(|u| self.usernames.contains(u)))
-            && (!self.invalid_user || detail(event, "invalid_user").as_deref() == Some("true"))
+            && (!self.invalid_user || facts.invalid_user)
+            && (!self.external || !facts.is_internal())
             && (self.targets.is_empty()
-                || detail(event, "target").is_some_and(|t| self.targets.contains(&t)))
+                || facts
+                    .target
+                    .as_ref()
+                    .is_some_and(|t| self.targets.contains(t)))
     }
 
     /// Whether `event` is a success that ends a run of failures, for `after_failures`.
@@ -204,28 +369,6 @@ impl Rule {
             && event.success == Some(true)
             && self.success_types.contains(&event.event_type)
     }
-}
-
-/// A top-level value of an event's `details` object, as text.
-fn detail(event: &Event, key: &str) -> Option<String> {
-    let details = event.details.as_deref()?;
-    // Most events carry no such key; only then is the object parsed.
-    if !details.contains(key) {
-        return None;
-    }
-    let value: serde_json::Value = serde_json::from_str(details).ok()?;
-    match value.get(key)? {
-        serde_json::Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    }
-}
-
-/// How many attempts `event` stands for (`message repeated N times` and the like).
-#[must_use]
-pub fn attempts(event: &Event) -> usize {
-    detail(event, "count")
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(1)
 }
 
 #[cfg(test)]
@@ -292,21 +435,34 @@ threshold = 3
         let rule = |id: &str| rules.iter().find(|r| r.id == id).unwrap().clone();
         let mut event = Event::sample("e", 0);
         event.event_type = "LOGIN_FAILED".into();
-        assert!(rule("brute-force").matches(&event));
-        assert!(!rule("root-login-attempts").matches(&event));
+        assert!(rule("brute-force").matches(&Facts::of(&event)));
+        assert!(!rule("root-login-attempts").matches(&Facts::of(&event)));
         event.username = Some("root".into());
-        assert!(rule("root-login-attempts").matches(&event));
+        assert!(rule("root-login-attempts").matches(&Facts::of(&event)));
         event.success = Some(true);
-        assert!(!rule("brute-force").matches(&event));
+        assert!(!rule("brute-force").matches(&Facts::of(&event)));
         let mut joined = Event::sample("g", 0);
         joined.event_type = "GROUP_MEMBER_ADDED".into();
         joined.details = Some(r#"{"parser":"accounts","target":"sudo"}"#.into());
-        assert!(rule("admin-group-change").matches(&joined));
+        assert!(rule("admin-group-change").matches(&Facts::of(&joined)));
         joined.details = Some(r#"{"parser":"accounts","target":"video"}"#.into());
-        assert!(!rule("admin-group-change").matches(&joined));
+        assert!(!rule("admin-group-change").matches(&Facts::of(&joined)));
         let mut repeated = Event::sample("r", 0);
-        repeated.details = Some(r#"{"count":5}"#.into());
-        assert_eq!(attempts(&repeated), 5);
-        assert_eq!(attempts(&event), 1);
+        repeated.details = Some(r#"{"count":5,"invalid_user":true}"#.into());
+        let facts = Facts::of(&repeated);
+        assert_eq!((facts.attempts, facts.invalid_user), (5, true));
+        assert_eq!(Facts::of(&event).attempts, 1);
+    }
+
+    #[test]
+    fn traits_campaigns_group_by() {
+        assert_eq!(account_shape("Oracle1234"), "oracle#");
+        assert_eq!(account_shape("a1b22"), "a#b#");
+        assert_eq!(account_shape("admin"), "admin");
+        assert_eq!(subnet("198.51.100.77".parse().unwrap()), "198.51.100.0/24");
+        assert_eq!(
+            subnet("2001:db8:1:2:3::9".parse().unwrap()),
+            "2001:db8:1:2::/64"
+        );
     }
 }

@@ -4,8 +4,11 @@
 use redb::{ReadableDatabase, ReadableTable};
 use serde::{Deserialize, Serialize};
 
-use super::tables::{self, ALERTS, META, NEXT_ALERT_ID_KEY, OPEN_ALERTS};
+use super::tables::{
+    self, ALERT_MEMBERS, ALERTS, META, NEXT_ALERT_ID_KEY, OPEN_ALERTS, USER_PROFILES,
+};
 use super::{StorageError, Store};
+use crate::detect::profile::UserProfile;
 
 /// Most evidence event ids an alert keeps (the newest).
 pub const MAX_ALERT_EVIDENCE: usize = 50;
@@ -101,6 +104,19 @@ pub struct AlertUpdate {
     pub matches: u64,
     pub attack: Vec<String>,
     pub evidence: Vec<String>,
+    /// For a campaign: member addresses to add.
+    pub members: Vec<String>,
+}
+
+/// An address the appliance recommends blocking, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BlockEntry {
+    pub ip: String,
+    pub alert_id: u64,
+    pub rule: String,
+    pub reason: String,
+    /// When the recommendation lapses unless the attack goes on (µs, wall clock).
+    pub expires_at: i64,
 }
 
 /// Filters of an alert listing; newest alert first.
@@ -171,15 +187,31 @@ impl Store {
         updates: &[AlertUpdate],
         now: i64,
     ) -> Result<Vec<u64>, StorageError> {
-        if updates.is_empty() {
+        self.record_detection(updates, &[], now)
+    }
+
+    /// Records findings and the account histories that changed with them, in one durable
+    /// transaction. Returns the ids of the alerts touched.
+    pub fn record_detection(
+        &self,
+        updates: &[AlertUpdate],
+        profiles: &[(String, UserProfile)],
+        now: i64,
+    ) -> Result<Vec<u64>, StorageError> {
+        if updates.is_empty() && profiles.is_empty() {
             return Ok(Vec::new());
         }
         let txn = self.db.begin_write()?;
         let mut ids = Vec::with_capacity(updates.len());
         {
+            let mut kept = txn.open_table(USER_PROFILES)?;
+            for (user, profile) in profiles {
+                kept.insert(user.as_str(), tables::encode(profile).as_slice())?;
+            }
             let mut alerts = txn.open_table(ALERTS)?;
             let mut open = txn.open_table(OPEN_ALERTS)?;
             let mut meta = txn.open_table(META)?;
+            let mut members = txn.open_table(ALERT_MEMBERS)?;
             for update in updates {
                 let key = open_key(&update.rule, &update.entity_type, &update.entity);
                 let existing = match open.get(key.as_str())?.map(|v| v.value()) {
@@ -198,11 +230,107 @@ impl Store {
                     new_alert(id, update, now)
                 };
                 alerts.insert(record.id, tables::encode(&record).as_slice())?;
+                for member in &update.members {
+                    let key = (record.id, member.as_str());
+                    let seen = members.get(key)?.map_or(i64::MIN, |v| v.value());
+                    members.insert(key, seen.max(update.last_seen))?;
+                }
                 ids.push(record.id);
             }
         }
         txn.commit()?;
         Ok(ids)
+    }
+
+    /// The kept histories of these accounts (those that have one).
+    pub fn user_profiles(
+        &self,
+        users: &[&str],
+    ) -> Result<Vec<(String, UserProfile)>, StorageError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(USER_PROFILES)?;
+        let mut found = Vec::new();
+        for user in users {
+            if let Some(value) = table.get(*user)? {
+                found.push(((*user).to_string(), tables::decode(value.value())?));
+            }
+        }
+        Ok(found)
+    }
+
+    /// A campaign alert's member addresses (at most `limit`, in address order) and how many
+    /// there are.
+    pub fn alert_members(
+        &self,
+        id: u64,
+        limit: usize,
+    ) -> Result<(Vec<String>, usize), StorageError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(ALERT_MEMBERS)?;
+        let mut listed = Vec::new();
+        let mut total = 0;
+        for entry in table.range((id, "")..(id.saturating_add(1), ""))? {
+            let (key, _) = entry?;
+            if listed.len() < limit {
+                listed.push(key.value().1.to_string());
+            }
+            total += 1;
+        }
+        Ok((listed, total))
+    }
+
+    /// The addresses to block now: the entities of active alerts of `blocking` rules and the
+    /// members of active campaign alerts of those rules, each until `ttl_micros` after its
+    /// alert last changed. Lapsed ones are left out; an address appears once (its newest
+    /// reason).
+    pub fn blocklist(
+        &self,
+        blocking: &std::collections::HashSet<String>,
+        ttl_micros: i64,
+        now: i64,
+    ) -> Result<Vec<BlockEntry>, StorageError> {
+        let txn = self.db.begin_read()?;
+        let open = txn.open_table(OPEN_ALERTS)?;
+        let alerts = txn.open_table(ALERTS)?;
+        let members = txn.open_table(ALERT_MEMBERS)?;
+        let mut found: std::collections::BTreeMap<String, BlockEntry> =
+            std::collections::BTreeMap::new();
+        for entry in open.iter()? {
+            let (_, id) = entry?;
+            let Some(value) = alerts.get(id.value())? else {
+                continue;
+            };
+            let alert: AlertRecord = tables::decode(value.value())?;
+            let expires_at = alert.updated_at.saturating_add(ttl_micros);
+            if !blocking.contains(&alert.rule) || !alert.status.is_active() || expires_at <= now {
+                continue;
+            }
+            let mut add = |ip: String| {
+                let newer = found.get(&ip).is_none_or(|e| e.expires_at < expires_at);
+                if newer {
+                    found.insert(
+                        ip.clone(),
+                        BlockEntry {
+                            ip,
+                            alert_id: alert.id,
+                            rule: alert.rule.clone(),
+                            reason: alert.title.clone(),
+                            expires_at,
+                        },
+                    );
+                }
+            };
+            match alert.entity_type.as_str() {
+                "ip" => add(alert.entity.clone()),
+                "campaign" => {
+                    for member in members.range((alert.id, "")..(alert.id.saturating_add(1), ""))? {
+                        add(member?.0.value().1.to_string());
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(found.into_values().collect())
     }
 
     pub fn alert(&self, id: u64) -> Result<Option<AlertRecord>, StorageError> {
@@ -295,6 +423,7 @@ mod tests {
             matches: 1,
             attack: vec!["T1110.001".into()],
             evidence: evidence.iter().map(|e| (*e).to_string()).collect(),
+            members: Vec::new(),
         }
     }
 

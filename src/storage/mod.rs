@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use redb::{Database, ReadableDatabase, ReadableTable};
 
 pub use alerts::{
-    AlertNote, AlertQuery, AlertRecord, AlertStatus, AlertUpdate, MAX_ALERT_EVIDENCE,
+    AlertNote, AlertQuery, AlertRecord, AlertStatus, AlertUpdate, BlockEntry, MAX_ALERT_EVIDENCE,
     merge_evidence,
 };
 pub use error::StorageError;
@@ -126,6 +126,8 @@ impl Store {
             txn.open_table(tables::TEMPLATES)?;
             txn.open_table(tables::ALERTS)?;
             txn.open_table(tables::OPEN_ALERTS)?;
+            txn.open_table(tables::ALERT_MEMBERS)?;
+            txn.open_table(tables::USER_PROFILES)?;
         }
         txn.commit()?;
         Ok(())

@@ -36,6 +36,11 @@ pub const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("session
 pub const ALERTS: TableDefinition<u64, &[u8]> = TableDefinition::new("alerts");
 /// The active alert of each rule and entity: `rule NUL entity_type NUL entity` to alert id.
 pub const OPEN_ALERTS: TableDefinition<&str, u64> = TableDefinition::new("open_alerts");
+/// The member addresses of campaign alerts: (alert id, address) to the newest event time (µs)
+/// the address was seen taking part.
+pub const ALERT_MEMBERS: TableDefinition<(u64, &str), i64> = TableDefinition::new("alert_members");
+/// Accounts' login histories (the history rules' state) by account name.
+pub const USER_PROFILES: TableDefinition<&str, &[u8]> = TableDefinition::new("user_profiles");
 /// Key in [`META`] holding the next alert id.
 pub const NEXT_ALERT_ID_KEY: &str = "next_alert_id";
 /// Templates of the template miner by id.

@@ -19,7 +19,8 @@ async fn first_start_ingest_read_back_and_restart() {
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert_eq!(
         body,
-        json!({"accepted": 1, "duplicates": 0, "rejected": []})
+        json!({"accepted": 1, "duplicates": 0, "rejected": [],
+               "risk_score": 0.0, "verdict": "allow", "reasons": []})
     );
 
     let array = json!([event("two"), event("three"), event("one")]);

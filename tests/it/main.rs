@@ -6,6 +6,7 @@
 mod alerts;
 mod api;
 mod auth;
+mod blocklist;
 mod cli;
 mod common;
 mod crash;

@@ -2,12 +2,15 @@
 //! and says what each event completes: a [`Finding`] is the current state of an attack on one
 //! entity (an alert is kept per rule and entity and updated from findings).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::rules::{self, Rule, RuleKind, Severity};
+use super::profile::{Profiles, UserProfile};
+use super::rules::{Facts, Rule, RuleKind, Severity};
 use super::window::Window;
 use crate::event::Event;
+use crate::geo::Geo;
 
 /// Most event ids a finding carries as evidence (the newest).
 pub const MAX_EVIDENCE: usize = 20;
@@ -47,6 +50,8 @@ pub struct Finding {
     pub count: usize,
     /// Ids of the events behind it, oldest first, at most [`MAX_EVIDENCE`].
     pub evidence: Vec<String>,
+    /// For a campaign: the addresses newly found taking part.
+    pub members: Vec<String>,
 }
 
 /// One counted event: its id, and a hash of the value a `distinct` rule counts.
@@ -55,6 +60,8 @@ struct Entry {
     /// Shared by the entries of every rule the event went into.
     event_id: Arc<str>,
     value: u64,
+    /// For a campaign: the source address.
+    member: Option<Arc<str>>,
 }
 
 /// Windows of one rule: by key, and for `after_failures` the successes apart.
@@ -69,6 +76,8 @@ struct RuleState {
     /// finding with every event; it is reported again when its count grows, or else only
     /// after [`REPORT_EVERY_MICROS`] of event time (a steady attack, a saturated window).
     reported: HashMap<String, (i64, usize)>,
+    /// For campaigns: per entity, the member addresses reported and when (event time).
+    members: HashMap<String, HashMap<Arc<str>, i64>>,
 }
 
 /// Whether a finding of `count` at `at` for `key` is worth reporting; notes it if so.
@@ -98,18 +107,43 @@ pub struct Detector {
     /// The newest event time seen (µs).
     watermark: i64,
     observed: u64,
+    /// Addresses with a recent successful login, by its event time: never campaign members.
+    vouched: HashMap<String, i64>,
+    /// Accounts' login histories, for the history rules.
+    profiles: Profiles,
+    geo: Option<Arc<Geo>>,
 }
 
 impl Detector {
+    /// A detector without geolocation (the history rules then see no countries).
     #[must_use]
     pub fn new(rules: Vec<Rule>) -> Self {
+        Self::with_geo(rules, None)
+    }
+
+    #[must_use]
+    pub fn with_geo(rules: Vec<Rule>, geo: Option<Arc<Geo>>) -> Self {
         let state = rules.iter().map(|_| RuleState::default()).collect();
         Self {
             rules,
             state,
             watermark: i64::MIN,
             observed: 0,
+            vouched: HashMap::new(),
+            profiles: Profiles::default(),
+            geo,
         }
+    }
+
+    /// The accounts' histories, to be kept (and loaded back on start).
+    pub fn profiles_mut(&mut self) -> &mut Profiles {
+        &mut self.profiles
+    }
+
+    /// The profile of an account as it stands, for the risk of a login.
+    #[must_use]
+    pub fn profile(&self, user: &str) -> Option<&UserProfile> {
+        self.profiles.get(user)
     }
 
     #[must_use]
@@ -155,12 +189,39 @@ impl Detector {
         if self.observed.is_multiple_of(EXPIRE_EVERY) {
             self.expire();
         }
+        let facts = Facts::of(event);
+        let success = event.success == Some(true);
+        if success && let Some(ip) = &facts.ip {
+            let at = self.vouched.entry(ip.clone()).or_insert(event.timestamp);
+            *at = (*at).max(event.timestamp);
+        }
         let mut findings = Vec::new();
         let id: Arc<str> = Arc::from(event.event_id.as_str());
         for (rule, state) in self.rules.iter().zip(&mut self.state) {
-            if let Some(finding) = evaluate(rule, state, event, &id, report) {
-                findings.push(finding);
+            if rule.kind.is_behaviour() {
+                continue;
             }
+            let found = if rule.kind == RuleKind::Campaign {
+                campaign(rule, state, &facts, &id, report, &self.vouched)
+            } else {
+                evaluate(rule, state, &facts, &id, report)
+            };
+            findings.extend(found);
+        }
+        if success && let Some(user) = event.username.as_deref() {
+            let location = match (&self.geo, event.source_ip) {
+                (Some(geo), Some(ip)) => Some(geo.locate(ip)),
+                _ => None,
+            };
+            let found = self.profiles.login(
+                &self.rules,
+                self.geo.as_deref(),
+                user,
+                &facts,
+                location,
+                report,
+            );
+            findings.extend(found);
         }
         findings
     }
@@ -188,7 +249,13 @@ impl Detector {
                 !window.is_empty()
             });
             state.reported.retain(|_, (at, _)| *at >= before);
+            state.members.retain(|_, members| {
+                members.retain(|_, at| *at >= before);
+                !members.is_empty()
+            });
         }
+        let before = self.watermark.saturating_sub(self.memory_micros());
+        self.vouched.retain(|_, at| *at >= before);
     }
 }
 
@@ -196,10 +263,11 @@ fn entry(id: &Arc<str>, value: u64) -> Entry {
     Entry {
         event_id: Arc::clone(id),
         value,
+        member: None,
     }
 }
 
-fn finding(
+pub(super) fn finding(
     rule: &Rule,
     entity: String,
     first: i64,
@@ -218,6 +286,7 @@ fn finding(
         last_seen: last,
         count,
         evidence,
+        members: Vec::new(),
     }
 }
 
@@ -237,62 +306,104 @@ fn evidence(window: &Window<Entry>, first: i64, last: i64) -> Vec<String> {
     ids
 }
 
+/// The window of `key` (made on first use).
+fn window_of<'a>(
+    windows: &'a mut HashMap<String, Window<Entry>>,
+    rule: &Rule,
+    key: &str,
+) -> &'a mut Window<Entry> {
+    if !windows.contains_key(key) {
+        windows.insert(
+            key.to_string(),
+            Window::new(rule.window_micros(), cap(rule)),
+        );
+    }
+    windows
+        .get_mut(key)
+        .expect("the window was just made if it was missing")
+}
+
+/// Counts `value` in the tally of `key`, and forgets an entry the window let go.
+fn tally(
+    tallies: &mut HashMap<String, HashMap<u64, u32>>,
+    key: &str,
+    value: u64,
+    evicted: Option<&Entry>,
+) -> usize {
+    if !tallies.contains_key(key) {
+        tallies.insert(key.to_string(), HashMap::new());
+    }
+    let Some(tally) = tallies.get_mut(key) else {
+        return 0;
+    };
+    *tally.entry(value).or_insert(0) += 1;
+    if let Some(evicted) = evicted {
+        untally(tally, evicted.value);
+    }
+    tally.len()
+}
+
 fn evaluate(
     rule: &Rule,
     state: &mut RuleState,
-    event: &Event,
+    facts: &Facts<'_>,
     id: &Arc<str>,
     report: bool,
 ) -> Option<Finding> {
+    let event = facts.event;
     let at = event.timestamp;
     if rule.kind == RuleKind::AfterFailures && rule.is_success(event) {
-        let key = rule.key.of(event)?;
+        let key = rule.key.of(facts)?;
+        if !state.successes.contains_key(key.as_ref()) {
+            state.successes.insert(
+                key.to_string(),
+                Window::new(rule.window_micros(), SUCCESS_CAP),
+            );
+        }
         state
             .successes
-            .entry(key.clone())
-            .or_insert_with(|| Window::new(rule.window_micros(), SUCCESS_CAP))
+            .get_mut(key.as_ref())?
             .insert(at, entry(id, 0));
         return report
             .then(|| failures_before(rule, state, &key, at, Some(&event.event_id)))
             .flatten();
     }
-    if !rule.matches(event) {
+    if !rule.matches(facts) {
         return None;
     }
-    let key = rule.key.of(event)?;
+    let key = rule.key.of(facts)?;
     if rule.kind == RuleKind::Match {
         if !report {
             return None;
         }
-        return Some(finding(rule, key, at, at, 1, vec![event.event_id.clone()]));
+        return Some(finding(
+            rule,
+            key.into_owned(),
+            at,
+            at,
+            1,
+            vec![event.event_id.clone()],
+        ));
     }
-    let value = rule.distinct.and_then(|field| field.of(event));
+    let value = rule.distinct.and_then(|field| field.of(facts));
     if rule.kind == RuleKind::Distinct && value.is_none() {
         return None;
     }
     let value = value_hash(value.as_deref());
-    let window = state
-        .windows
-        .entry(key.clone())
-        .or_insert_with(|| Window::new(rule.window_micros(), cap(rule)));
+    let window = window_of(&mut state.windows, rule, &key);
     let copies = if rule.kind == RuleKind::Threshold {
-        rules::attempts(event).clamp(1, MAX_ATTEMPTS_PER_EVENT)
+        facts.attempts.clamp(1, MAX_ATTEMPTS_PER_EVENT)
     } else {
         1
     };
+    let mut distinct = 0;
     for _ in 0..copies {
         let evicted = window.insert(at, entry(id, value));
         if rule.kind == RuleKind::Distinct {
-            let tally = state.tallies.entry(key.clone()).or_default();
-            *tally.entry(value).or_insert(0) += 1;
-            if let Some(evicted) = evicted {
-                untally(tally, evicted.value);
-            }
+            distinct = tally(&mut state.tallies, &key, value, evicted.as_ref());
         }
     }
-    if rule.kind == RuleKind::Distinct
-        && state.tallies.get(&key).map_or(0, HashMap::len) < rule.threshold
-    {
+    if rule.kind == RuleKind::Distinct && distinct < rule.threshold {
         return None;
     }
     if !report {
@@ -318,7 +429,7 @@ fn evaluate(
             let ids = evidence(window, burst.first, burst.last);
             Some(finding(
                 rule,
-                key,
+                key.into_owned(),
                 burst.first,
                 burst.last,
                 burst.count,
@@ -327,7 +438,7 @@ fn evaluate(
         }
         RuleKind::AfterFailures => {
             // A late failure may complete the run before a success that arrived first.
-            let success = state.successes.get(&key).and_then(|successes| {
+            let success = state.successes.get(key.as_ref()).and_then(|successes| {
                 successes
                     .between(
                         at.saturating_add(1),
@@ -338,8 +449,86 @@ fn evaluate(
             })?;
             failures_before(rule, state, &key, success.0, Some(&success.1))
         }
-        RuleKind::Match => None,
+        _ => None,
     }
+}
+
+/// A campaign: many addresses sharing a trait within the window. Once `threshold` distinct
+/// addresses share it, every address seen with it (now and while it stays active) is reported
+/// as a member, except addresses that logged in successfully of late.
+fn campaign(
+    rule: &Rule,
+    state: &mut RuleState,
+    facts: &Facts<'_>,
+    id: &Arc<str>,
+    report: bool,
+    vouched: &HashMap<String, i64>,
+) -> Option<Finding> {
+    if !rule.matches(facts) {
+        return None;
+    }
+    let ip = facts.ip.as_deref()?;
+    let at = facts.event.timestamp;
+    // An event without the key (a JSON event without a host) still belongs to a campaign.
+    let entity = rule
+        .key
+        .of(facts)
+        .unwrap_or(Cow::Borrowed("(any)"))
+        .into_owned();
+    let group = match rule.group_by {
+        Some(field) => format!("{entity}\u{0}{}", field.of(facts)?),
+        None => entity.clone(),
+    };
+    let value = value_hash(Some(ip));
+    let window = window_of(&mut state.windows, rule, &group);
+    let evicted = window.insert(
+        at,
+        Entry {
+            event_id: Arc::clone(id),
+            value,
+            member: Some(Arc::from(ip)),
+        },
+    );
+    if tally(&mut state.tallies, &group, value, evicted.as_ref()) < rule.threshold || !report {
+        return None;
+    }
+    let burst = window.most_distinct_around(at, |e| e.value);
+    if burst.count < rule.threshold {
+        return None;
+    }
+    let recent = at.saturating_sub(rule.window_micros());
+    let known = state.members.entry(entity.clone()).or_default();
+    let mut members = Vec::new();
+    let mut ids = Vec::new();
+    for (t, e) in window.between(burst.first, burst.last) {
+        let Some(member) = &e.member else { continue };
+        if vouched.get(member.as_ref()).is_some_and(|&ok| ok >= recent) {
+            continue;
+        }
+        if let Some(seen) = known.get_mut(member) {
+            *seen = (*seen).max(t);
+            continue;
+        }
+        known.insert(Arc::clone(member), t);
+        members.push(member.to_string());
+        ids.push(e.event_id.to_string());
+    }
+    if members.is_empty() && !should_report(&mut state.reported, &entity, at, burst.count) {
+        return None;
+    }
+    state.reported.insert(entity.clone(), (at, burst.count));
+    let skip = ids.len().saturating_sub(MAX_EVIDENCE);
+    let mut found = finding(
+        rule,
+        entity,
+        burst.first,
+        burst.last,
+        burst.count,
+        ids.split_off(skip),
+    );
+    found.entity_type = "campaign";
+    found.members = members;
+    Some(found)
 }
 
 fn untally(tally: &mut HashMap<u64, u32>, value: u64) {
@@ -387,3 +576,85 @@ fn failures_before(
 
 #[cfg(test)]
 mod tests;
+
+/// How risky one event looks, from what the detector knows now.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Risk {
+    /// 0 (nothing known against it) to 1.
+    pub risk_score: f64,
+    /// `allow`, `challenge` or `block`.
+    pub verdict: &'static str,
+    pub reasons: Vec<String>,
+}
+
+/// Scores at or above which a login is challenged or blocked.
+const CHALLENGE_AT: f64 = 0.5;
+const BLOCK_AT: f64 = 0.8;
+
+fn severity_score(severity: Severity) -> f64 {
+    match severity {
+        Severity::Low => 0.3,
+        Severity::Medium => 0.6,
+        Severity::High => 0.85,
+        Severity::Critical => 1.0,
+    }
+}
+
+impl Detector {
+    /// The risk of `event` (already observed, its findings given): what it completed, whether
+    /// its address is under a blocking alert or in a campaign, and how close it is to a
+    /// threshold.
+    #[must_use]
+    pub fn risk(&self, event: &Event, findings: &[Finding]) -> Risk {
+        let mut score: f64 = 0.0;
+        let mut reasons = Vec::new();
+        for found in findings {
+            score = score.max(severity_score(found.severity));
+            reasons.push(found.title.clone());
+        }
+        let facts = Facts::of(event);
+        if let Some(ip) = facts.ip.as_deref() {
+            let recent = self.watermark.saturating_sub(LATENESS_MICROS);
+            for (rule, state) in self.rules.iter().zip(&self.state) {
+                let reported = state.reported.get(ip).is_some_and(|(at, _)| *at >= recent);
+                let member = state.members.values().any(|m| m.contains_key(ip));
+                if rule.block && rule.key == super::rules::Field::SourceIp && reported
+                    || rule.kind == RuleKind::Campaign && member
+                {
+                    let reason = format!("address under alert: {}", rule.title);
+                    if !reasons.contains(&reason) && !findings.iter().any(|f| f.rule == rule.id) {
+                        reasons.push(reason);
+                    }
+                    score = score.max(0.9);
+                }
+                // Nearing a per-address threshold: up to half the way to a block.
+                if rule.kind == RuleKind::Threshold
+                    && rule.key == super::rules::Field::SourceIp
+                    && rule.matches(&facts)
+                    && let Some(window) = state.windows.get(ip)
+                {
+                    let count = window.busiest_around(event.timestamp).count;
+                    if count > 1 && count < rule.threshold {
+                        score = score.max(0.5 * count as f64 / rule.threshold as f64);
+                        reasons.push(format!(
+                            "{count} of {} attempts toward: {}",
+                            rule.threshold, rule.title
+                        ));
+                    }
+                }
+            }
+        }
+        let verdict = if score >= BLOCK_AT {
+            "block"
+        } else if score >= CHALLENGE_AT {
+            "challenge"
+        } else {
+            "allow"
+        };
+        Risk {
+            risk_score: (score * 100.0).round() / 100.0,
+            verdict,
+            reasons,
+        }
+    }
+}

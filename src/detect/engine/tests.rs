@@ -237,3 +237,267 @@ fn absorbed_events_count_toward_later_findings_but_report_nothing() {
     let mut quiet = detector;
     quiet.absorb(&fifth);
 }
+
+/// A failed login on an account that does not exist.
+fn invalid(id: &str, at: i64, ip: &str, user: &str) -> Event {
+    let mut event = login(id, at, ip, user, false);
+    event.host = Some("srv01".into());
+    event.details = Some(r#"{"parser":"sshd","invalid_user":true}"#.into());
+    event
+}
+
+#[test]
+fn a_distributed_campaign_is_found_by_the_accounts_it_tries_and_lists_its_members() {
+    // Five addresses, one attempt each, hours apart: below every per-address threshold.
+    let events: Vec<Event> = (0..5)
+        .map(|i| {
+            invalid(
+                &format!("b{i}"),
+                i * 3 * 60 * MIN,
+                &format!("45.{i}.7.9"),
+                &format!("oracle{}", 100 + i * 37),
+            )
+        })
+        .collect();
+    let mut detector = detector();
+    let findings: Vec<Finding> = events.iter().flat_map(|e| detector.observe(e)).collect();
+    let campaign: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.rule == "distributed-stuffing")
+        .collect();
+    assert_eq!(campaign.len(), 1, "{findings:?}");
+    assert_eq!(campaign[0].entity_type, "campaign");
+    assert_eq!(campaign[0].entity, "srv01");
+    let members: BTreeSet<&str> = campaign[0].members.iter().map(String::as_str).collect();
+    assert_eq!(
+        members,
+        BTreeSet::from(["45.0.7.9", "45.1.7.9", "45.2.7.9", "45.3.7.9", "45.4.7.9"])
+    );
+    assert!(
+        !findings.iter().any(|f| f.rule == "brute-force"),
+        "no per-address rule sees it"
+    );
+    // Whatever order the lines come in.
+    let mut reversed = events.clone();
+    reversed.reverse();
+    assert!(rules_found(&reversed, "distributed-stuffing").contains(&"srv01".to_string()));
+    // A sixth address later joins the campaign on its own.
+    let later = invalid("b5", 16 * 60 * MIN, "45.5.7.9", "oracle9");
+    let joined = detector.observe(&later);
+    let joined = joined
+        .iter()
+        .find(|f| f.rule == "distributed-stuffing")
+        .unwrap();
+    assert_eq!(joined.members, ["45.5.7.9"]);
+    // Four addresses are not a campaign; nor are five that try unrelated names.
+    assert!(rules_found(&events[..4], "distributed-stuffing").is_empty());
+    let unrelated: Vec<Event> = ["oracle1", "zz", "postgres", "x9y", "guest"]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            invalid(
+                &format!("u{i}"),
+                i as i64 * MIN,
+                &format!("45.{i}.8.1"),
+                name,
+            )
+        })
+        .collect();
+    assert!(rules_found(&unrelated, "distributed-stuffing").is_empty());
+}
+
+#[test]
+fn an_address_that_logged_in_successfully_is_never_a_campaign_member() {
+    let mut events = vec![login("ok", 0, "45.9.9.9", "alice", true)];
+    events.extend((0..5).map(|i| {
+        let ip = if i == 0 {
+            "45.9.9.9".to_string()
+        } else {
+            format!("46.{i}.1.1")
+        };
+        invalid(&format!("i{i}"), MIN + i * MIN, &ip, &format!("admin{i}"))
+    }));
+    let mut detector = detector();
+    let members: BTreeSet<String> = events
+        .iter()
+        .flat_map(|e| detector.observe(e))
+        .flat_map(|f| f.members)
+        .collect();
+    assert!(!members.contains("45.9.9.9"), "{members:?}");
+    assert_eq!(members.len(), 4);
+}
+
+#[test]
+fn a_campaign_from_one_network_counts_public_addresses_only() {
+    let from = |prefix: &str| -> Vec<Event> {
+        (0..5)
+            .map(|i| {
+                login(
+                    &format!("{prefix}{i}"),
+                    i * MIN,
+                    &format!("{prefix}.{}", 10 + i),
+                    "root2",
+                    false,
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        rules_found(&from("81.7.3"), "subnet-campaign"),
+        ["81.7.3.0/24"]
+    );
+    assert!(rules_found(&from("10.7.3"), "subnet-campaign").is_empty());
+}
+
+/// A detector with the built-in geolocation.
+fn located() -> Detector {
+    let geo = crate::geo::Geo::built_in().unwrap();
+    Detector::with_geo(parse(DEFAULT_RULES).unwrap(), Some(Arc::new(geo)))
+}
+
+/// Two public addresses the built-in database places in countries at least 5,000 km apart.
+fn far_apart() -> (String, String) {
+    let geo = crate::geo::Geo::built_in().unwrap();
+    let candidates = [
+        "8.8.8.8",
+        "193.0.6.139",
+        "202.12.29.175",
+        "200.3.14.10",
+        "196.216.2.1",
+    ];
+    for a in candidates {
+        for b in candidates {
+            let (Some(ca), Some(cb)) = (
+                geo.locate(a.parse().unwrap()).country(),
+                geo.locate(b.parse().unwrap()).country(),
+            ) else {
+                continue;
+            };
+            if geo.min_distance_km(ca, cb).is_some_and(|km| km > 5_000.0) {
+                return (a.to_string(), b.to_string());
+            }
+        }
+    }
+    panic!("no two candidates far apart");
+}
+
+#[test]
+fn history_rules_new_country_and_impossible_travel() {
+    let (home, away) = far_apart();
+    let mut detector = located();
+    // Twenty logins from home, one a day at nine.
+    for day in 0..20 {
+        let at = day * 24 * 60 * MIN + 9 * 60 * MIN;
+        assert!(
+            detector
+                .observe(&login(&format!("h{day}"), at, &home, "erin", true))
+                .is_empty()
+        );
+    }
+    // An hour after the last one, a login from the other side of the world.
+    let at = 19 * 24 * 60 * MIN + 10 * 60 * MIN;
+    let found: BTreeSet<String> = detector
+        .observe(&login("away", at, &away, "erin", true))
+        .into_iter()
+        .map(|f| f.rule)
+        .collect();
+    assert!(found.contains("new-country"), "{found:?}");
+    assert!(found.contains("impossible-travel"), "{found:?}");
+    // Back home the next day: a known country, nothing.
+    let next = at + 24 * 60 * MIN;
+    assert!(
+        detector
+            .observe(&login("back", next, &home, "erin", true))
+            .is_empty()
+    );
+    // A new account is not judged before it has a history.
+    let mut fresh = located();
+    fresh.observe(&login("f1", 0, &home, "frank", true));
+    assert!(
+        fresh
+            .observe(&login("f2", MIN, &away, "frank", true))
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_login_at_an_hour_the_account_never_uses_from_a_new_address() {
+    let mut detector = detector();
+    for day in 0..25 {
+        let at = day * 24 * 60 * MIN + 14 * 60 * MIN;
+        detector.observe(&login(&format!("d{day}"), at, "45.1.1.1", "gina", true));
+    }
+    let three_am = 25 * 24 * 60 * MIN + 3 * 60 * MIN;
+    let found = detector.observe(&login("odd", three_am, "45.2.2.2", "gina", true));
+    assert!(found.iter().any(|f| f.rule == "unusual-hour"), "{found:?}");
+    // From her usual address at an odd hour: her own habit, not an alert.
+    let night = three_am + 24 * 60 * MIN - 60 * MIN;
+    assert!(
+        detector
+            .observe(&login("own", night, "45.1.1.1", "gina", true))
+            .is_empty()
+    );
+    // At her usual hour from a new address: nothing.
+    let usual = 26 * 24 * 60 * MIN + 14 * 60 * MIN;
+    assert!(
+        detector
+            .observe(&login("new", usual, "45.3.3.3", "gina", true))
+            .is_empty()
+    );
+}
+
+#[test]
+fn histories_survive_a_restart_through_what_the_store_keeps() {
+    let mut detector = detector();
+    for day in 0..25 {
+        let at = day * 24 * 60 * MIN + 14 * 60 * MIN;
+        detector.observe(&login(&format!("d{day}"), at, "45.1.1.1", "hana", true));
+    }
+    let kept = detector.profiles_mut().take_changed();
+    assert_eq!(kept.len(), 1);
+    assert!(detector.profiles_mut().take_changed().is_empty());
+    let mut restarted = self::detector();
+    for (user, profile) in kept {
+        restarted.profiles_mut().load(user, profile);
+    }
+    // Replayed events already in the history are not counted twice.
+    restarted.absorb(&login(
+        "d24",
+        24 * 24 * 60 * MIN + 14 * 60 * MIN,
+        "45.1.1.1",
+        "hana",
+        true,
+    ));
+    assert_eq!(restarted.profile("hana").unwrap().logins, 25);
+    let three_am = 25 * 24 * 60 * MIN + 3 * 60 * MIN;
+    let found = restarted.observe(&login("odd", three_am, "45.2.2.2", "hana", true));
+    assert!(found.iter().any(|f| f.rule == "unusual-hour"), "{found:?}");
+}
+
+#[test]
+fn the_risk_of_a_login_grows_toward_a_block() {
+    let mut detector = detector();
+    let attempt = |i: i64| login(&format!("r{i}"), i * SEC, "45.6.6.6", "root", false);
+    let first = attempt(0);
+    let found = detector.observe(&first);
+    let risk = detector.risk(&first, &found);
+    assert_eq!((risk.verdict, risk.risk_score), ("allow", 0.0));
+    let second = attempt(1);
+    let found = detector.observe(&second);
+    let risk = detector.risk(&second, &found);
+    assert!(risk.risk_score > 0.0 && risk.verdict == "allow", "{risk:?}");
+    assert!(risk.reasons[0].contains("2 of 5"), "{risk:?}");
+    let mut last = None;
+    for i in 2..6 {
+        let event = attempt(i);
+        let found = detector.observe(&event);
+        last = Some(detector.risk(&event, &found));
+    }
+    let risk = last.unwrap();
+    assert_eq!(risk.verdict, "block", "{risk:?}");
+    assert!(risk.risk_score >= 0.8);
+    // Another address is unaffected.
+    let other = login("o", 7 * SEC, "45.7.7.7", "bob", true);
+    let found = detector.observe(&other);
+    assert_eq!(detector.risk(&other, &found).verdict, "allow");
+}
