@@ -102,7 +102,12 @@ impl Miner {
 
     /// Places `message` in a template, creating or generalising one as needed.
     pub fn add(&mut self, message: &str) -> Mined {
-        let (tokens, variables) = mask(message);
+        self.add_masked(mask(message))
+    }
+
+    /// As [`Miner::add`], for a message already masked: masking, the costly part, needs no
+    /// access to the miner, so a shared miner is locked for the placing only.
+    pub fn add_masked(&mut self, (tokens, variables): (Vec<String>, Vec<Variable>)) -> Mined {
         let key = group_key(&tokens);
         let candidates = self.groups.entry(key).or_default();
         let best = candidates
@@ -341,10 +346,16 @@ fn mask_pair(
 
 /// The type of a value that needs no context to be recognised.
 fn value_kind(core: &str) -> Option<&'static str> {
-    if core.parse::<IpAddr>().is_ok() {
+    // An address holds a digit or a colon, and starts with a hex digit, `:` or `[`.
+    let may_be_address = core
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_hexdigit() || b == b':' || b == b'[')
+        && core.bytes().any(|b| b.is_ascii_digit() || b == b':');
+    if may_be_address && core.parse::<IpAddr>().is_ok() {
         return Some("ip");
     }
-    if core.parse::<SocketAddr>().is_ok() {
+    if may_be_address && core.parse::<SocketAddr>().is_ok() {
         return Some("ip:num");
     }
     if core.bytes().all(|b| b.is_ascii_digit()) {
