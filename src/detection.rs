@@ -1,6 +1,7 @@
 //! The detection thread: owns the [`Detector`], takes the committed events of every request,
 //! runs them through it, and records all the findings of what it took as alerts in one
-//! transaction before answering each request.
+//! transaction. A finding that opens an alert is durable before the request is answered;
+//! updates of alerts already open (and account histories) are written within a second.
 //!
 //! One thread because the detector's state is one: requests never block an async worker on it,
 //! and under load one alert commit serves many requests (redb has one writer at a time, so
@@ -77,6 +78,7 @@ impl Detection {
 }
 
 fn run(store: &Store, mut detector: Detector, mut rx: mpsc::Receiver<Job>) {
+    let mut recorder = Recorder::new(store);
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
         while let Ok(job) = rx.try_recv() {
@@ -90,7 +92,12 @@ fn run(store: &Store, mut detector: Detector, mut rx: mpsc::Receiver<Job>) {
                 risk: job.risk,
             })
             .collect();
-        let result = round(store, &mut detector, &batches).map_err(Arc::new);
+        let result = observe_all(store, &mut detector, &batches)
+            .and_then(|(findings, risks)| {
+                recorder.record(store, &mut detector, findings)?;
+                Ok(risks)
+            })
+            .map_err(Arc::new);
         drop(batches);
         match result {
             Ok(risks) => {
@@ -105,7 +112,19 @@ fn run(store: &Store, mut detector: Detector, mut rx: mpsc::Receiver<Job>) {
             }
         }
     }
+    // Stopping: what is pending, and the histories changed since they were last kept.
+    if let Err(e) = recorder.flush(store, &mut detector) {
+        tracing::error!(error = ?e, "could not record the last alerts");
+    }
 }
+
+/// Updates of alerts already open (a count, a last-seen time), and account histories, are
+/// written at least this often, and at once when a finding opens an alert. They are derived
+/// state (replayed from the events after a crash), so an attack in full swing costs one
+/// commit per interval rather than one per request.
+const RECORD_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// Account histories changed in memory are written at least this often (and with alerts).
+const KEEP_PROFILES_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Committed events for one round of detection.
 #[derive(Debug, Clone, Copy)]
@@ -115,6 +134,64 @@ pub struct Batch<'a> {
     pub duplicates: &'a [u32],
     /// Whether to assess the risk of each event.
     pub risk: bool,
+}
+
+/// What the detection thread has found and not yet written.
+struct Recorder {
+    pending: Vec<Finding>,
+    /// (rule, entity) of the alerts known to be open: their findings may wait.
+    open: std::collections::HashSet<(String, String)>,
+    recorded_at: std::time::Instant,
+    kept_at: std::time::Instant,
+}
+
+impl Recorder {
+    fn new(store: &Store) -> Self {
+        let open = store
+            .open_alert_keys()
+            .inspect_err(|e| tracing::warn!(error = ?e, "cannot list the open alerts"))
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let now = std::time::Instant::now();
+        Self {
+            pending: Vec::new(),
+            open,
+            recorded_at: now,
+            kept_at: now,
+        }
+    }
+
+    /// Takes a round's findings: written at once if one opens an alert, else with the next
+    /// write (within [`RECORD_EVERY`]).
+    fn record(
+        &mut self,
+        store: &Store,
+        detector: &mut Detector,
+        findings: Vec<Finding>,
+    ) -> Result<(), StorageError> {
+        let opens = findings
+            .iter()
+            .any(|f| !self.open.contains(&(f.rule.clone(), f.entity.clone())));
+        self.pending.extend(findings);
+        let due = self.recorded_at.elapsed() >= RECORD_EVERY && !self.pending.is_empty();
+        if opens || due || self.kept_at.elapsed() >= KEEP_PROFILES_EVERY {
+            self.flush(store, detector)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, store: &Store, detector: &mut Detector) -> Result<(), StorageError> {
+        let findings = std::mem::take(&mut self.pending);
+        for f in &findings {
+            self.open.insert((f.rule.clone(), f.entity.clone()));
+        }
+        record(store, detector, findings)?;
+        let now = std::time::Instant::now();
+        self.recorded_at = now;
+        self.kept_at = now;
+        Ok(())
+    }
 }
 
 /// Account histories held in memory at most; the others wait in the store.
@@ -128,6 +205,18 @@ pub fn round(
     detector: &mut Detector,
     batches: &[Batch<'_>],
 ) -> Result<Vec<Vec<Risk>>, StorageError> {
+    let (findings, risks) = observe_all(store, detector, batches)?;
+    record(store, detector, findings)?;
+    Ok(risks)
+}
+
+/// Observes every batch (the histories of the accounts that log in loaded first); returns the
+/// findings and, per batch, the risks it asked for.
+fn observe_all(
+    store: &Store,
+    detector: &mut Detector,
+    batches: &[Batch<'_>],
+) -> Result<(Vec<Finding>, Vec<Vec<Risk>>), StorageError> {
     load_profiles(store, detector, batches.iter().flat_map(|b| b.events))?;
     let mut findings = Vec::new();
     let mut risks = Vec::with_capacity(batches.len());
@@ -136,10 +225,19 @@ pub fn round(
         findings.extend(observe(detector, batch, &mut risk));
         risks.push(risk);
     }
+    Ok((findings, risks))
+}
+
+/// Writes findings as alerts, with the changed account histories, in one transaction.
+fn record(
+    store: &Store,
+    detector: &mut Detector,
+    findings: Vec<Finding>,
+) -> Result<(), StorageError> {
     let profiles = detector.profiles_mut().take_changed();
     store.record_detection(&alert_updates(findings), &profiles, crate::now_micros())?;
     detector.profiles_mut().shrink_to(PROFILES_HELD);
-    Ok(risks)
+    Ok(())
 }
 
 /// Loads the kept histories of the accounts that log in successfully in `events` and are

@@ -242,6 +242,21 @@ impl Store {
         Ok(ids)
     }
 
+    /// (rule, entity) of every open or acknowledged alert.
+    pub fn open_alert_keys(&self) -> Result<Vec<(String, String)>, StorageError> {
+        let txn = self.db.begin_read()?;
+        let open = txn.open_table(OPEN_ALERTS)?;
+        let mut keys = Vec::new();
+        for entry in open.iter()? {
+            let (key, _) = entry?;
+            let mut parts = key.value().splitn(3, '\u{0}');
+            if let (Some(rule), Some(_), Some(entity)) = (parts.next(), parts.next(), parts.next()) {
+                keys.push((rule.to_string(), entity.to_string()));
+            }
+        }
+        Ok(keys)
+    }
+
     /// The kept histories of these accounts (those that have one).
     pub fn user_profiles(
         &self,
