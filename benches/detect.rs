@@ -30,7 +30,11 @@ fn synthetic(count: usize) -> Vec<Event> {
                 event_id: format!("s-{n:09}"),
                 timestamp: base + n as i64 * 1_000,
                 received_at: base,
-                source_ip: Some(format!("203.0.{}.{}", i % 250, (i / 250) % 250).parse().unwrap()),
+                source_ip: Some(
+                    format!("203.0.{}.{}", i % 250, (i / 250) % 250)
+                        .parse()
+                        .unwrap(),
+                ),
                 port: None,
                 event_type: "LOGIN_ATTEMPT".into(),
                 username: Some(format!("user{}", i * 7 % 20_000)),

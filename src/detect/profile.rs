@@ -5,7 +5,7 @@
 //! Histories outlive every window, so they are kept in the store (the detection thread writes
 //! the changed ones with the alerts of the same round) and loaded back when an account shows up.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use serde::{Deserialize, Serialize};
 

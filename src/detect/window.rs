@@ -140,7 +140,7 @@ impl<V> Window<V> {
             first: at,
             last: at,
         };
-        let mut counts: std::collections::HashMap<&K, usize> = std::collections::HashMap::new();
+        let mut counts: rustc_hash::FxHashMap<&K, usize> = rustc_hash::FxHashMap::default();
         let mut end = 0;
         for start in 0..entries.len() {
             if entries[start].0 > at {

@@ -250,7 +250,8 @@ impl Store {
         for entry in open.iter()? {
             let (key, _) = entry?;
             let mut parts = key.value().splitn(3, '\u{0}');
-            if let (Some(rule), Some(_), Some(entity)) = (parts.next(), parts.next(), parts.next()) {
+            if let (Some(rule), Some(_), Some(entity)) = (parts.next(), parts.next(), parts.next())
+            {
                 keys.push((rule.to_string(), entity.to_string()));
             }
         }

@@ -2,8 +2,8 @@
 //! and says what each event completes: a [`Finding`] is the current state of an attack on one
 //! entity (an alert is kept per rule and entity and updated from findings).
 
+use rustc_hash::FxHashMap as HashMap;
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::profile::{Profiles, UserProfile};
@@ -129,7 +129,7 @@ impl Detector {
             state,
             watermark: i64::MIN,
             observed: 0,
-            vouched: HashMap::new(),
+            vouched: HashMap::default(),
             profiles: Profiles::default(),
             geo,
         }
@@ -331,7 +331,7 @@ fn tally(
     evicted: Option<&Entry>,
 ) -> usize {
     if !tallies.contains_key(key) {
-        tallies.insert(key.to_string(), HashMap::new());
+        tallies.insert(key.to_string(), HashMap::default());
     }
     let Some(tally) = tallies.get_mut(key) else {
         return 0;
@@ -542,8 +542,8 @@ fn untally(tally: &mut HashMap<u64, u32>, value: u64) {
 
 /// A value's hash, for counting distinct values without copying them.
 fn value_hash(value: Option<&str>) -> u64 {
-    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
-    BuildHasherDefault::<DefaultHasher>::default().hash_one(value)
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(value)
 }
 
 /// For `after_failures`: the failures of `key` in the window before a success at `success`.
