@@ -7,6 +7,7 @@
 //!   per-address windows;
 //! - `auth.log`: the lines of a generated auth.log (`AUTHLOG=path`, for example from
 //!   `../shared/tools/gen_authlog.py`), parsed as live ingest parses them; skipped when unset.
+//!
 //! It reports µs per event for observing and for assessing a risk. Settings: `EVENTS`
 //! (default 1,000,000 synthetic events).
 
@@ -30,11 +31,12 @@ fn synthetic(count: usize) -> Vec<Event> {
                 event_id: format!("s-{n:09}"),
                 timestamp: base + n as i64 * 1_000,
                 received_at: base,
-                source_ip: Some(
-                    format!("203.0.{}.{}", i % 250, (i / 250) % 250)
-                        .parse()
-                        .unwrap(),
-                ),
+                source_ip: Some(std::net::IpAddr::from([
+                    203,
+                    0,
+                    (i % 250) as u8,
+                    ((i / 250) % 250) as u8,
+                ])),
                 port: None,
                 event_type: "LOGIN_ATTEMPT".into(),
                 username: Some(format!("user{}", i * 7 % 20_000)),
