@@ -15,8 +15,11 @@ use crate::state::AppState;
 /// it is Secure, has `Path=/` and no `Domain`, so no sibling host can plant or read it.
 pub const SESSION_COOKIE: &str = "__Host-securify_session";
 
-/// The caller of an API request, authenticated by a Bearer header or, for reads only, by the
-/// dashboard cookie (a state-changing API call never rides on ambient cookie credentials).
+/// The caller of an API request, authenticated by a Bearer header (or the same token as the
+/// password of HTTP Basic, for tools that can only put credentials in a URL, such as a
+/// firewall fetching the blocklist from `https://any:TOKEN@appliance/…`) or, for reads only,
+/// by the dashboard cookie (a state-changing API call never rides on ambient cookie
+/// credentials).
 #[derive(Debug, Clone)]
 pub struct Caller(pub Principal);
 
@@ -37,6 +40,13 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
             let value = value.to_str().map_err(|_| ApiError::unauthorized())?;
+            if let Some(basic) = value
+                .strip_prefix("Basic ")
+                .or_else(|| value.strip_prefix("basic "))
+            {
+                let token = basic_password(basic.trim()).ok_or_else(ApiError::unauthorized)?;
+                return Ok(Self(state.auth.authenticate_bearer(&token)?));
+            }
             let token = value
                 .strip_prefix("Bearer ")
                 .or_else(|| value.strip_prefix("bearer "))
@@ -50,6 +60,17 @@ impl FromRequestParts<AppState> for Caller {
             _ => Err(AuthError::Missing.into()),
         }
     }
+}
+
+/// The password of an HTTP Basic credential (`base64(user:password)`); the user is ignored.
+fn basic_password(encoded: &str) -> Option<String> {
+    use base64::Engine;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (_, password) = text.split_once(':')?;
+    Some(password.to_string())
 }
 
 /// The value of a cookie, if the request carries it.

@@ -148,6 +148,25 @@ async fn a_botnet_below_every_per_address_threshold_becomes_a_campaign_on_the_bl
     assert_eq!(status, StatusCode::OK);
     let (_, _, text) = blocklist_text(&server, &token).await;
     assert_eq!(text, "81.7.3.4\n");
+
+    // A firewall that can only fetch a URL puts the token in it, as the Basic password.
+    let reply = server
+        .client
+        .get(server.url("/api/v1/blocklist"))
+        .basic_auth("firewall", Some(&token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), StatusCode::OK);
+    assert_eq!(reply.text().await.unwrap(), "81.7.3.4\n");
+    let reply = server
+        .client
+        .get(server.url("/api/v1/blocklist"))
+        .basic_auth("firewall", Some("not-a-token"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
