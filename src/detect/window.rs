@@ -9,9 +9,11 @@
 //! [`Window::expire`], which the detector calls with a watermark (the newest event time seen,
 //! less the span and the lateness it tolerates).
 
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 
-/// Entries of one key, ordered by (event time in µs, arrival number).
+/// Entries of one key, ordered by event time (µs), then arrival. A ring buffer: in a live feed
+/// entries arrive in order and go on the end; a late one is put in its place, which moves at
+/// most `cap` entries.
 #[derive(Debug, Clone)]
 pub struct Window<V> {
     /// Length of the sliding span, in µs.
@@ -20,8 +22,7 @@ pub struct Window<V> {
     /// set well above any threshold, and a question costs at most this many steps however hot
     /// the key.
     cap: usize,
-    entries: BTreeMap<(i64, u64), V>,
-    arrivals: u64,
+    entries: VecDeque<(i64, V)>,
 }
 
 /// The busiest span found around an event.
@@ -41,17 +42,20 @@ impl<V> Window<V> {
         Self {
             span,
             cap: cap.max(1),
-            entries: BTreeMap::new(),
-            arrivals: 0,
+            entries: VecDeque::new(),
         }
     }
 
     /// Adds an entry at event time `at`; beyond the cap the oldest entry goes, and is returned.
     pub fn insert(&mut self, at: i64, value: V) -> Option<V> {
-        self.arrivals += 1;
-        self.entries.insert((at, self.arrivals), value);
+        if self.entries.back().is_none_or(|(last, _)| *last <= at) {
+            self.entries.push_back((at, value));
+        } else {
+            let place = self.entries.partition_point(|(t, _)| *t <= at);
+            self.entries.insert(place, (at, value));
+        }
         if self.entries.len() > self.cap {
-            return self.entries.pop_first().map(|(_, v)| v);
+            return self.entries.pop_front().map(|(_, v)| v);
         }
         None
     }
@@ -68,33 +72,25 @@ impl<V> Window<V> {
 
     /// Drops entries older than `before` (µs) and returns them.
     pub fn expire(&mut self, before: i64) -> Vec<V> {
-        let kept = self.entries.split_off(&(before, 0));
-        std::mem::replace(&mut self.entries, kept)
-            .into_values()
-            .collect()
+        let old = self.entries.partition_point(|(t, _)| *t < before);
+        self.entries.drain(..old).map(|(_, v)| v).collect()
     }
 
     /// The busiest span of the window's length that contains event time `at`.
     #[must_use]
     pub fn busiest_around(&self, at: i64) -> Burst {
         // In order (nothing after `at`), the busiest span is the one that ends at `at`.
-        if self
-            .entries
-            .last_key_value()
-            .is_some_and(|(&(t, _), _)| t <= at)
-        {
-            let mut span = self.entries.range((at.saturating_sub(self.span), 0)..);
-            let first = span.next().map_or(at, |(&(t, _), _)| t);
+        if self.entries.back().is_some_and(|(t, _)| *t <= at) {
+            let start = self.position(at.saturating_sub(self.span));
             return Burst {
-                count: span.count() + 1,
-                first,
+                count: self.entries.len() - start,
+                first: self.entries.get(start).map_or(at, |(t, _)| *t),
                 last: at,
             };
         }
         let times: Vec<i64> = self
-            .entries
-            .range((at.saturating_sub(self.span), 0)..=(at.saturating_add(self.span), u64::MAX))
-            .map(|(&(t, _), _)| t)
+            .between(at.saturating_sub(self.span), at.saturating_add(self.span))
+            .map(|(t, _)| t)
             .collect();
         let mut best = Burst {
             count: 0,
@@ -131,9 +127,8 @@ impl<V> Window<V> {
         key: impl Fn(&V) -> K,
     ) -> Burst {
         let entries: Vec<(i64, K)> = self
-            .entries
-            .range((at.saturating_sub(self.span), 0)..=(at.saturating_add(self.span), u64::MAX))
-            .map(|(&(t, _), v)| (t, key(v)))
+            .between(at.saturating_sub(self.span), at.saturating_add(self.span))
+            .map(|(t, v)| (t, key(v)))
             .collect();
         let mut best = Burst {
             count: 0,
@@ -170,9 +165,17 @@ impl<V> Window<V> {
     /// The entries from `from` to `to` (µs, both included), oldest first.
     #[must_use = "the entries are returned, not visited"]
     pub fn between(&self, from: i64, to: i64) -> impl DoubleEndedIterator<Item = (i64, &V)> {
-        self.entries
-            .range((from, 0)..=(to, u64::MAX))
-            .map(|(&(t, _), v)| (t, v))
+        let start = self.position(from);
+        let end = self
+            .entries
+            .partition_point(|(t, _)| *t <= to)
+            .max(start);
+        self.entries.range(start..end).map(|(t, v)| (*t, v))
+    }
+
+    /// Index of the first entry at or after `at`.
+    fn position(&self, at: i64) -> usize {
+        self.entries.partition_point(|(t, _)| *t < at)
     }
 }
 
