@@ -166,10 +166,7 @@ impl<V> Window<V> {
     #[must_use = "the entries are returned, not visited"]
     pub fn between(&self, from: i64, to: i64) -> impl DoubleEndedIterator<Item = (i64, &V)> {
         let start = self.position(from);
-        let end = self
-            .entries
-            .partition_point(|(t, _)| *t <= to)
-            .max(start);
+        let end = self.entries.partition_point(|(t, _)| *t <= to).max(start);
         self.entries.range(start..end).map(|(t, v)| (*t, v))
     }
 

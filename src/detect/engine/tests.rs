@@ -501,3 +501,30 @@ fn the_risk_of_a_login_grows_toward_a_block() {
     let found = detector.observe(&other);
     assert_eq!(detector.risk(&other, &found).verdict, "allow");
 }
+
+#[test]
+fn a_campaign_window_includes_both_ends_and_counts_ipv6_networks() {
+    const DAY: i64 = 24 * 60 * MIN;
+    let spread = |last: i64| -> Vec<Event> {
+        (0..4)
+            .map(|i| invalid(&format!("w{i}"), i * MIN, &format!("45.{i}.9.9"), "test12"))
+            .chain([invalid("w4", last, "45.4.9.9", "test3456")])
+            .collect()
+    };
+    assert_eq!(rules_found(&spread(DAY), "distributed-stuffing"), ["srv01"]);
+    // The first address more than a day before the last: four in any day, no campaign.
+    assert!(rules_found(&spread(DAY + 1), "distributed-stuffing").is_empty());
+
+    let v6: Vec<Event> = (0..5)
+        .map(|i| {
+            login(
+                &format!("v{i}"),
+                i * MIN,
+                &format!("2a01:4f8:1:2::{:x}", 0x10 + i),
+                "root",
+                false,
+            )
+        })
+        .collect();
+    assert_eq!(rules_found(&v6, "subnet-campaign"), ["2a01:4f8:1:2::/64"]);
+}
