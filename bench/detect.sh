@@ -10,13 +10,7 @@
 #        a given CORPUS needs CORPUS.truth.json next to it)
 # Everything runs on 127.0.0.1 and stops by itself.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-cargo build --release --locked -q
-BIN=$PWD/target/release/securify
-WORK=$(mktemp -d)
-PID=
-cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$WORK"; }
-trap cleanup EXIT
+. "$(dirname "$0")/common.sh"
 
 CORPUS=${1:-}
 if [ -z "$CORPUS" ]; then
@@ -27,14 +21,8 @@ TRUTH=$CORPUS.truth.json
 LINES_IN=$(wc -l <"$CORPUS")
 echo "corpus: $CORPUS ($LINES_IN lines)"
 
-start_server() {
-  rm -f "$WORK/addr"
-  SECURIFY_ADMIN_PASSWORD="benchmark password" "$BIN" serve --listen 127.0.0.1:0 \
-    --data-dir "$1" --addr-file "$WORK/addr" --log-level warn >>"$WORK/out.log" 2>>"$WORK/err.log" &
-  PID=$!
-  for _ in $(seq 1 3000); do [ -s "$WORK/addr" ] && break; sleep 0.01; done
-  ADDR=$(cat "$WORK/addr")
-  case "$ADDR" in 127.0.0.1:*) ;; *) echo "unexpected address $ADDR" >&2; exit 1 ;; esac
+start() {
+  start_server "$1"
   TOKEN=$("$BIN" token create --name bench --scope ingest --scope read --data-dir "$1" 2>/dev/null)
 }
 
@@ -58,20 +46,20 @@ PY
 }
 
 report() {
-  echo "server peak RSS: $(awk '/^VmHWM/ {print int($2 / 1024)}' "/proc/$PID/status") MiB"
+  echo "server peak RSS: $(peak_rss) MiB"
   curl -sk --fail -H "Authorization: Bearer $TOKEN" "https://$ADDR/api/v1/blocklist" >"$WORK/blocklist.txt"
   fetch_alerts
   python3 bench/score.py "$TRUTH" "$WORK/blocklist.txt" "$WORK/alerts.json"
-  kill -TERM "$PID"; wait "$PID" || true; PID=
+  stop_server
 }
 
 echo "== securify import (through the server)"
-start_server "$WORK/import"
+start "$WORK/import"
 "$BIN" import --data-dir "$WORK/import" "$CORPUS" 2>&1 | tail -1
 report
 
 echo "== POST /api/v1/logs (batches of ${LOG_BATCH:=5000} lines, two in flight)"
-start_server "$WORK/logs"
+start "$WORK/logs"
 split -l "$LOG_BATCH" -d -a 5 "$CORPUS" "$WORK/part."
 START=$(date +%s%N)
 ls "$WORK"/part.* | xargs -P 2 -I{} curl -sk --fail -o /dev/null -H "Authorization: Bearer $TOKEN" \

@@ -10,7 +10,6 @@
 # Usage: bench/run.sh   (defaults: ROUNDS=3 DURATION=10s EVENTS_TARGET=10000000 CONNECTIONS=64)
 # Everything targets 127.0.0.1 only and stops by itself.
 set -euo pipefail
-cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-3}
 EVENTS_TARGET=${EVENTS_TARGET:-10000000}
@@ -19,23 +18,7 @@ CONNECTIONS=${CONNECTIONS:-64}
 if ! command -v wrk >/dev/null; then
   apt-get update -qq && apt-get install -y -qq wrk >/dev/null
 fi
-cargo build --release --locked -q
-BIN=$PWD/target/release/securify
-WORK=$(mktemp -d)
-PID=
-cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$WORK"; }
-trap cleanup EXIT
-
-start_server() {
-  rm -f "$WORK/addr"
-  START_NS=$(date +%s%N)
-  SECURIFY_ADMIN_PASSWORD="benchmark password" "$BIN" serve --listen 127.0.0.1:0 \
-    --data-dir "$WORK/data" --addr-file "$WORK/addr" --log-level warn >>"$WORK/out.log" 2>>"$WORK/err.log" &
-  PID=$!
-  for _ in $(seq 1 3000); do [ -s "$WORK/addr" ] && break; sleep 0.01; done
-  ADDR=$(cat "$WORK/addr")
-  case "$ADDR" in 127.0.0.1:*) ;; *) echo "unexpected address $ADDR" >&2; exit 1 ;; esac
-}
+. "$(dirname "$0")/common.sh"
 
 wait_ready() {
   until curl -skf "https://$ADDR/ready" -o "$WORK/ready.json"; do sleep 0.005; done
@@ -52,7 +35,7 @@ run_wrk() {
 field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 per_sec() { echo "$(field "$1" requests) $2 $(field "$1" duration_us)" | awk '{printf "%.0f", $1 * $2 * 1000000 / $3}'; }
 
-start_server
+start_server "$WORK/data"
 wait_ready
 TOKEN=$("$BIN" token create --name bench --scope ingest --scope read --data-dir "$WORK/data" 2>/dev/null)
 AUTH="Authorization: Bearer $TOKEN"
@@ -102,7 +85,7 @@ echo "    stored=$stored rss_kb=$RSS_KB peak_rss_kb=$HWM_KB db_bytes=$DB_BYTES"
 
 echo "(e) restart with $stored events stored: time to /ready"
 kill -TERM "$PID"; wait "$PID" || true; PID=
-start_server
+start_server "$WORK/data"
 wait_ready
 RESTART_RSS_KB=$(awk '/^VmRSS/ {print $2}' "/proc/$PID/status")
 CLEAN_READY_MS=$READY_MS
@@ -110,7 +93,7 @@ echo "    ready_ms=$CLEAN_READY_MS rss_after_restart_kb=$RESTART_RSS_KB"
 
 echo "(f) SIGKILL with $stored events stored, then time to /ready"
 kill -KILL "$PID"; wait "$PID" 2>/dev/null || true; PID=
-start_server
+start_server "$WORK/data"
 wait_ready
 CRASH_READY_MS=$READY_MS
 echo "    ready_ms=$CRASH_READY_MS"

@@ -3,6 +3,7 @@
 //! MaxMind GeoLite2/GeoIP2 file in its place), or "internal" for private and reserved ranges.
 //! Also the rough extent of each country, for judging whether travel between two was possible.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
@@ -58,7 +59,7 @@ pub enum GeoError {
 
 /// An IP-to-country database and the countries' extents.
 pub struct Geo {
-    reader: maxminddb::Reader<Vec<u8>>,
+    reader: maxminddb::Reader<Cow<'static, [u8]>>,
     /// Where the database came from, for `/ready` and the logs.
     pub source: String,
     boxes: HashMap<[u8; 2], Box>,
@@ -93,8 +94,9 @@ struct IsoCode<'a> {
 impl Geo {
     /// The database built into the binary.
     pub fn built_in() -> Result<Self, GeoError> {
+        // Read in place from the binary: no copy on the heap.
         Self::from_bytes(
-            BUILT_IN.to_vec(),
+            Cow::Borrowed(BUILT_IN),
             "built-in geo-whois-asn-country (NRO, CC BY 4.0)",
         )
     }
@@ -105,10 +107,10 @@ impl Geo {
             path: path.display().to_string(),
             source,
         })?;
-        Self::from_bytes(bytes, &path.display().to_string())
+        Self::from_bytes(Cow::Owned(bytes), &path.display().to_string())
     }
 
-    fn from_bytes(bytes: Vec<u8>, source: &str) -> Result<Self, GeoError> {
+    fn from_bytes(bytes: Cow<'static, [u8]>, source: &str) -> Result<Self, GeoError> {
         let reader = maxminddb::Reader::from_source(bytes).map_err(|e| GeoError::Format {
             path: source.to_string(),
             reason: e.to_string(),
