@@ -23,9 +23,9 @@ use crate::ingest::parse::{LineClock, LineTime, syslog};
 use crate::storage::Store;
 
 /// Bytes of lines per batch (a batch is one admin-socket request or one transaction).
-const BATCH_BYTES: usize = 1 << 20;
+const BATCH_BYTES: usize = 1 << 19;
 /// Lines per batch at most.
-const BATCH_LINES: usize = 10_000;
+const BATCH_LINES: usize = 5_000;
 
 /// What `securify import` was asked to do.
 #[derive(Debug, Clone)]
@@ -39,8 +39,9 @@ pub struct ImportOptions {
     pub utc_offset: time::UtcOffset,
 }
 
-/// Batches prepared and stored at once: one being read, one being prepared, one committing.
-const WORKERS: usize = 2;
+/// Batches in flight at once, so that preparing, committing and detecting overlap (three
+/// half-MiB batches measured faster, and smaller in memory, than two of a MiB).
+const WORKERS: usize = 3;
 
 /// Where batches go. Shared by the worker threads.
 enum Target {

@@ -4,7 +4,7 @@
 //! Nothing in a line can fail its batch: a line no rule knows is kept as an `UNPARSED` event
 //! with its template, an over-long line is cut (and marked so), and invalid UTF-8 is replaced.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use serde::Serialize;
@@ -72,7 +72,7 @@ pub fn prepare(
     }
     let mut prepared = PreparedLines::default();
     let mut touched = BTreeSet::new();
-    let mut seen: HashMap<&str, u32> = HashMap::new();
+    let mut seen: rustc_hash::FxHashMap<&str, u32> = rustc_hash::FxHashMap::default();
     for line in lines {
         let occurrence = seen.entry(line).or_insert(0);
         *occurrence += 1;
@@ -232,8 +232,8 @@ fn line_event(
     let parsed = parse::parse_line(line);
     let framed = &parsed.framed;
     let event_id = line_id(options, line, framed.time, occurrence);
-    let masked = super::parse::miner::mask(framed.message);
-    let placed = lock(miner).add_masked(masked);
+    let masked = super::parse::miner::mask_tokens(framed.message);
+    let placed = lock(miner).add_masked((masked, Vec::new()));
     let timestamp = framed
         .time
         .and_then(|time| options.clock.resolve(time))

@@ -12,7 +12,6 @@
 //! puts `Received disconnect …: Bye Bye [preauth]` and `… disconnected by user` into one
 //! template, which typing makes unnecessary.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
@@ -62,7 +61,7 @@ const MAX_TOKENS: usize = 64;
 pub struct Miner {
     templates: Vec<Template>,
     /// (token count, first token) → indices into `templates`.
-    groups: HashMap<(usize, String), Vec<usize>>,
+    groups: rustc_hash::FxHashMap<(usize, String), Vec<usize>>,
 }
 
 impl Miner {
@@ -199,6 +198,32 @@ fn has_digit(token: &str) -> bool {
 /// Splits a message into tokens with typed placeholders, and the values they replaced.
 #[must_use]
 pub fn mask(message: &str) -> (Vec<String>, Vec<Variable>) {
+    let mut variables = Vec::new();
+    let tokens = mask_with(message, &mut Values(Some(&mut variables)));
+    (tokens, variables)
+}
+
+/// As [`mask`], without the values (ingest keeps the raw line, which holds them).
+#[must_use]
+pub fn mask_tokens(message: &str) -> Vec<String> {
+    mask_with(message, &mut Values(None))
+}
+
+/// Where the values a mask replaces go, if anywhere: a value is only made when it is kept.
+struct Values<'v>(Option<&'v mut Vec<Variable>>);
+
+impl Values<'_> {
+    fn push(&mut self, kind: &'static str, value: impl FnOnce() -> String) {
+        if let Some(values) = self.0.as_mut() {
+            values.push(Variable {
+                kind,
+                value: value(),
+            });
+        }
+    }
+}
+
+fn mask_with(message: &str, variables: &mut Values<'_>) -> Vec<String> {
     // Split on single spaces: a doubled space is where a program printed an empty value or a
     // value with a leading space (`Invalid user  0101 from …`), which the user rule below
     // takes whole.
@@ -209,22 +234,18 @@ pub fn mask(message: &str) -> (Vec<String>, Vec<Variable>) {
         message.split([' ', '\t']).collect()
     };
     let mut tokens = Vec::with_capacity(words.len());
-    let mut variables = Vec::new();
     let mut i = 0;
     while i < words.len() {
-        tokens.push(mask_word(words[i], &mut variables));
+        tokens.push(mask_word(words[i], variables));
         if let Some(end) = user_after(&words, i) {
-            variables.push(Variable {
-                kind: "user",
-                value: words[i + 1..end].join(" "),
-            });
+            variables.push("user", || words[i + 1..end].join(" "));
             tokens.push("<user>".to_string());
             i = end;
         } else {
             i += 1;
         }
     }
-    (tokens, variables)
+    tokens
 }
 
 /// Words that follow `user` in prose or end the name after it.
@@ -268,7 +289,7 @@ fn user_after(words: &[&str], at: usize) -> Option<usize> {
 const OPEN: &[char] = &['[', '(', '<', '"', '\''];
 const CLOSE: &[char] = &[']', ')', '>', '"', '\'', ',', ';', ':', '.'];
 
-fn mask_word(word: &str, variables: &mut Vec<Variable>) -> String {
+fn mask_word(word: &str, variables: &mut Values<'_>) -> String {
     let start = word.len() - word.trim_start_matches(OPEN).len();
     let core_with_tail = &word[start..];
     let end = core_with_tail.trim_end_matches(CLOSE).len();
@@ -288,22 +309,13 @@ fn mask_word(word: &str, variables: &mut Vec<Variable>) -> String {
     match value_kind(core) {
         Some("ip:num") => {
             if let Ok(socket) = core.parse::<SocketAddr>() {
-                variables.push(Variable {
-                    kind: "ip",
-                    value: socket.ip().to_string(),
-                });
-                variables.push(Variable {
-                    kind: "num",
-                    value: socket.port().to_string(),
-                });
+                variables.push("ip", || socket.ip().to_string());
+                variables.push("num", || socket.port().to_string());
             }
             format!("{head}<ip>:<num>{tail}")
         }
         Some(kind) => {
-            variables.push(Variable {
-                kind,
-                value: core.to_string(),
-            });
+            variables.push(kind, || core.to_string());
             format!("{head}<{kind}>{tail}")
         }
         None => word.to_string(),
@@ -316,7 +328,7 @@ fn mask_pair(
     key: &str,
     value: &str,
     tail: &str,
-    variables: &mut Vec<Variable>,
+    variables: &mut Values<'_>,
 ) -> Option<String> {
     if value.is_empty() {
         return None;
@@ -337,10 +349,7 @@ fn mask_pair(
             kind => (kind, kind),
         },
     };
-    variables.push(Variable {
-        kind,
-        value: value.to_string(),
-    });
+    variables.push(kind, || value.to_string());
     Some(format!("{head}{key}=<{shown}>{tail}"))
 }
 
@@ -397,6 +406,8 @@ fn is_host(core: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
 
     const LOGHUB: &str = include_str!("../../../tests/data/loghub-openssh/OpenSSH_2k.log");
