@@ -528,3 +528,27 @@ fn a_campaign_window_includes_both_ends_and_counts_ipv6_networks() {
         .collect();
     assert_eq!(rules_found(&v6, "subnet-campaign"), ["2a01:4f8:1:2::/64"]);
 }
+
+#[test]
+fn repeated_attempts_on_nonexistent_accounts_from_one_address() {
+    let events: Vec<Event> = (0..3)
+        .map(|i| {
+            invalid(
+                &format!("n{i}"),
+                i * MIN,
+                "2001:470::5",
+                &format!("svc{i}x"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rules_found(&events, "invalid-user-attempts"),
+        ["2001:470::5"]
+    );
+    assert!(rules_found(&events[..2], "invalid-user-attempts").is_empty());
+    // Existing accounts do not count.
+    let valid: Vec<Event> = (0..3)
+        .map(|i| login(&format!("v{i}"), i * MIN, "2001:470::6", "alice", false))
+        .collect();
+    assert!(rules_found(&valid, "invalid-user-attempts").is_empty());
+}
