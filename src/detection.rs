@@ -1,16 +1,19 @@
-//! The detection thread: owns the [`Detector`], takes the committed events of every request,
-//! runs them through it, and records all the findings of what it took as alerts in one
-//! transaction. A finding that opens an alert is durable before the request is answered;
-//! updates of alerts already open (and account histories) are written within a second.
+//! Detection of committed events: the [`Detector`] behind a lock, run by the request that
+//! committed the events (no thread hop for a single login, whose reply carries its risk), and
+//! the recorder thread that writes what it finds.
 //!
-//! One thread because the detector's state is one: requests never block an async worker on it,
-//! and under load one alert commit serves many requests (redb has one writer at a time, so
-//! separate commits would queue behind each other).
+//! A finding that opens an alert is written before the request is answered; updates of alerts
+//! already open (a count, a last-seen time) and changed account histories are written within
+//! a second, all in one transaction: they are derived state, replayed from the events after a
+//! crash, and an attack in full swing would otherwise cost a commit per request.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::detect::engine::{Detector, Finding, Risk};
 use crate::detect::rules::Rule;
@@ -18,22 +21,35 @@ use crate::event::Event;
 use crate::geo::Geo;
 use crate::storage::{AlertUpdate, StorageError, Store, merge_evidence};
 
-/// Requests that may wait for the thread before senders are held back.
-const QUEUE_DEPTH: usize = 1024;
+/// Updates of open alerts wait at most this long.
+const RECORD_EVERY: Duration = Duration::from_secs(1);
+/// Changed account histories wait at most this long.
+const KEEP_PROFILES_EVERY: Duration = Duration::from_secs(5);
+/// Batches larger than this are observed on the blocking pool, not on an async worker.
+const INLINE_EVENTS: usize = 64;
 
-struct Job {
-    events: Vec<Event>,
-    /// Positions of `events` the store found already stored: not detected on again.
-    duplicates: Vec<u32>,
-    /// Whether the sender wants the risk of each event.
-    risk: bool,
-    reply: oneshot::Sender<Result<Vec<Risk>, Arc<StorageError>>>,
+type Reply = oneshot::Sender<Result<(), Arc<StorageError>>>;
+
+/// What the requests share: the detector, and what it found that is not yet written.
+struct Shared {
+    state: Mutex<State>,
+    store: Arc<Store>,
 }
 
-/// The sending side; cheap to clone. The thread stops once every clone is dropped.
+struct State {
+    detector: Detector,
+    /// (rule, entity) of the alerts known to be open: their findings may wait.
+    open: HashSet<(String, String)>,
+    pending: Vec<Finding>,
+}
+
+/// A handle on detection; cheap to clone. The recorder thread writes what is pending and
+/// stops once every clone is dropped.
 #[derive(Clone)]
 pub struct Detection {
-    tx: mpsc::Sender<Job>,
+    shared: Arc<Shared>,
+    /// Wakes the recorder for a finding that opens an alert, with whom to tell once written.
+    wake: mpsc::Sender<Reply>,
 }
 
 impl std::fmt::Debug for Detection {
@@ -42,18 +58,39 @@ impl std::fmt::Debug for Detection {
     }
 }
 
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 impl Detection {
-    /// Starts the thread with `detector` (its state rebuilt from recent events).
+    /// Starts the recorder thread; `detector` has its state rebuilt from recent events.
     pub fn start(store: Arc<Store>, detector: Detector) -> std::io::Result<(Self, JoinHandle<()>)> {
-        let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        let open = store
+            .open_alert_keys()
+            .inspect_err(|e| tracing::warn!(error = ?e, "cannot list the open alerts"))
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                detector,
+                open,
+                pending: Vec::new(),
+            }),
+            store,
+        });
+        let (wake, woken) = mpsc::channel();
+        let recorder = Arc::clone(&shared);
         let handle = std::thread::Builder::new()
             .name("detection".into())
-            .spawn(move || run(&store, detector, rx))?;
-        Ok((Self { tx }, handle))
+            .spawn(move || record_loop(&recorder, &woken))?;
+        Ok((Self { shared, wake }, handle))
     }
 
-    /// Detects on `events`, just committed; returns once their alerts are durable, with the
-    /// risk of each event when `risk` is asked for (empty otherwise).
+    /// Detects on `events`, just committed; returns once the alerts they open are durable,
+    /// with the risk of each event when `risk` is asked for (empty otherwise).
     pub async fn detect(
         &self,
         events: Vec<Event>,
@@ -63,68 +100,108 @@ impl Detection {
         if events.len() == duplicates.len() && !risk {
             return Ok(Vec::new());
         }
-        let (reply, answer) = oneshot::channel();
-        let job = Job {
+        let observed = if events.len() > INLINE_EVENTS {
+            let shared = Arc::clone(&self.shared);
+            match tokio::task::spawn_blocking(move || shared.observe(&events, &duplicates, risk))
+                .await
+            {
+                Ok(observed) => observed,
+                Err(e) => {
+                    tracing::error!(error = %e, "detection failed on a batch");
+                    return Ok(Vec::new());
+                }
+            }
+        } else {
+            self.shared.observe(&events, &duplicates, risk)
+        };
+        let (risks, opens) = observed.map_err(Arc::new)?;
+        if opens {
+            let (reply, written) = oneshot::channel();
+            if self.wake.send(reply).is_ok() {
+                written.await.unwrap_or(Ok(()))?;
+            }
+        }
+        Ok(risks)
+    }
+}
+
+impl Shared {
+    /// Observes a batch under the lock; returns the risks asked for and whether a finding
+    /// opens an alert (then it must be written before the caller is answered).
+    fn observe(
+        &self,
+        events: &[Event],
+        duplicates: &[u32],
+        risk: bool,
+    ) -> Result<(Vec<Risk>, bool), StorageError> {
+        let mut state = self.lock();
+        let batch = Batch {
             events,
             duplicates,
             risk,
-            reply,
         };
-        if self.tx.send(job).await.is_err() {
-            return Ok(Vec::new());
+        load_profiles(&self.store, &mut state.detector, events.iter())?;
+        let mut risks = Vec::new();
+        let findings = observe(&mut state.detector, &batch, &mut risks);
+        let mut opens = false;
+        for finding in &findings {
+            let key = (finding.rule.clone(), finding.entity.clone());
+            if !state.open.contains(&key) {
+                opens = true;
+                state.open.insert(key);
+            }
         }
-        answer.await.unwrap_or(Ok(Vec::new()))
+        state.pending.extend(findings);
+        Ok((risks, opens))
     }
 }
 
-fn run(store: &Store, mut detector: Detector, mut rx: mpsc::Receiver<Job>) {
-    let mut recorder = Recorder::new(store);
-    while let Some(first) = rx.blocking_recv() {
-        let mut jobs = vec![first];
-        while let Ok(job) = rx.try_recv() {
-            jobs.push(job);
+/// The recorder thread: writes what is pending when woken for a new alert, and at least every
+/// [`RECORD_EVERY`]; writes everything left once every handle is gone.
+fn record_loop(shared: &Shared, woken: &mpsc::Receiver<Reply>) {
+    let mut kept_at = Instant::now();
+    loop {
+        let (mut waiting, last) = match woken.recv_timeout(RECORD_EVERY) {
+            Ok(reply) => (vec![reply], false),
+            Err(RecvTimeoutError::Timeout) => (Vec::new(), false),
+            Err(RecvTimeoutError::Disconnected) => (Vec::new(), true),
+        };
+        waiting.extend(woken.try_iter());
+        let keep = last || kept_at.elapsed() >= KEEP_PROFILES_EVERY;
+        let (findings, profiles) = {
+            let mut state = shared.lock();
+            let findings = std::mem::take(&mut state.pending);
+            let profiles = if keep || !findings.is_empty() {
+                state.detector.profiles_mut().take_changed()
+            } else {
+                Vec::new()
+            };
+            (findings, profiles)
+        };
+        if keep {
+            kept_at = Instant::now();
         }
-        let batches: Vec<Batch<'_>> = jobs
-            .iter()
-            .map(|job| Batch {
-                events: &job.events,
-                duplicates: &job.duplicates,
-                risk: job.risk,
-            })
-            .collect();
-        let result = observe_all(store, &mut detector, &batches)
-            .and_then(|(findings, risks)| {
-                recorder.record(store, &mut detector, findings)?;
-                Ok(risks)
-            })
+        let result = shared
+            .store
+            .record_detection(&alert_updates(findings), &profiles, crate::now_micros())
+            .map(|_| ())
             .map_err(Arc::new);
-        drop(batches);
-        match result {
-            Ok(risks) => {
-                for (job, risk) in jobs.into_iter().zip(risks) {
-                    let _ = job.reply.send(Ok(risk));
-                }
-            }
-            Err(e) => {
-                for job in jobs {
-                    let _ = job.reply.send(Err(Arc::clone(&e)));
-                }
-            }
+        if let Err(e) = &result {
+            tracing::error!(error = ?e, "could not record alerts");
+        }
+        shared
+            .lock()
+            .detector
+            .profiles_mut()
+            .shrink_to(PROFILES_HELD);
+        for reply in waiting {
+            let _ = reply.send(result.clone());
+        }
+        if last {
+            return;
         }
     }
-    // Stopping: what is pending, and the histories changed since they were last kept.
-    if let Err(e) = recorder.flush(store, &mut detector) {
-        tracing::error!(error = ?e, "could not record the last alerts");
-    }
 }
-
-/// Updates of alerts already open (a count, a last-seen time), and account histories, are
-/// written at least this often, and at once when a finding opens an alert. They are derived
-/// state (replayed from the events after a crash), so an attack in full swing costs one
-/// commit per interval rather than one per request.
-const RECORD_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
-/// Account histories changed in memory are written at least this often (and with alerts).
-const KEEP_PROFILES_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Committed events for one round of detection.
 #[derive(Debug, Clone, Copy)]
@@ -134,64 +211,6 @@ pub struct Batch<'a> {
     pub duplicates: &'a [u32],
     /// Whether to assess the risk of each event.
     pub risk: bool,
-}
-
-/// What the detection thread has found and not yet written.
-struct Recorder {
-    pending: Vec<Finding>,
-    /// (rule, entity) of the alerts known to be open: their findings may wait.
-    open: std::collections::HashSet<(String, String)>,
-    recorded_at: std::time::Instant,
-    kept_at: std::time::Instant,
-}
-
-impl Recorder {
-    fn new(store: &Store) -> Self {
-        let open = store
-            .open_alert_keys()
-            .inspect_err(|e| tracing::warn!(error = ?e, "cannot list the open alerts"))
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
-        let now = std::time::Instant::now();
-        Self {
-            pending: Vec::new(),
-            open,
-            recorded_at: now,
-            kept_at: now,
-        }
-    }
-
-    /// Takes a round's findings: written at once if one opens an alert, else with the next
-    /// write (within [`RECORD_EVERY`]).
-    fn record(
-        &mut self,
-        store: &Store,
-        detector: &mut Detector,
-        findings: Vec<Finding>,
-    ) -> Result<(), StorageError> {
-        let opens = findings
-            .iter()
-            .any(|f| !self.open.contains(&(f.rule.clone(), f.entity.clone())));
-        self.pending.extend(findings);
-        let due = self.recorded_at.elapsed() >= RECORD_EVERY && !self.pending.is_empty();
-        if opens || due || self.kept_at.elapsed() >= KEEP_PROFILES_EVERY {
-            self.flush(store, detector)?;
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self, store: &Store, detector: &mut Detector) -> Result<(), StorageError> {
-        let findings = std::mem::take(&mut self.pending);
-        for f in &findings {
-            self.open.insert((f.rule.clone(), f.entity.clone()));
-        }
-        record(store, detector, findings)?;
-        let now = std::time::Instant::now();
-        self.recorded_at = now;
-        self.kept_at = now;
-        Ok(())
-    }
 }
 
 /// Account histories held in memory at most; the others wait in the store.
