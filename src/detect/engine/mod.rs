@@ -78,6 +78,9 @@ struct RuleState {
     reported: HashMap<String, (i64, usize)>,
     /// For campaigns: per entity, the member addresses reported and when (event time).
     members: HashMap<String, HashMap<Arc<str>, i64>>,
+    /// Every member address of the rule's campaigns, with the newest time it was seen taking
+    /// part (for the risk of one address without a scan of every campaign).
+    all_members: HashMap<Arc<str>, i64>,
 }
 
 /// Whether a finding of `count` at `at` for `key` is worth reporting; notes it if so.
@@ -253,6 +256,7 @@ impl Detector {
                 members.retain(|_, at| *at >= before);
                 !members.is_empty()
             });
+            state.all_members.retain(|_, at| *at >= before);
         }
         let before = self.watermark.saturating_sub(self.memory_micros());
         self.vouched.retain(|_, at| *at >= before);
@@ -505,6 +509,8 @@ fn campaign(
         if vouched.get(member.as_ref()).is_some_and(|&ok| ok >= recent) {
             continue;
         }
+        let newest = state.all_members.entry(Arc::clone(member)).or_insert(t);
+        *newest = (*newest).max(t);
         if let Some(seen) = known.get_mut(member) {
             *seen = (*seen).max(t);
             continue;
@@ -617,7 +623,7 @@ impl Detector {
             let recent = self.watermark.saturating_sub(LATENESS_MICROS);
             for (rule, state) in self.rules.iter().zip(&self.state) {
                 let reported = state.reported.get(ip).is_some_and(|(at, _)| *at >= recent);
-                let member = state.members.values().any(|m| m.contains_key(ip));
+                let member = state.all_members.contains_key(ip);
                 if rule.block && rule.key == super::rules::Field::SourceIp && reported
                     || rule.kind == RuleKind::Campaign && member
                 {
