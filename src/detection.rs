@@ -25,8 +25,19 @@ use crate::storage::{AlertUpdate, StorageError, Store, merge_evidence};
 const RECORD_EVERY: Duration = Duration::from_secs(1);
 /// Changed account histories wait at most this long.
 const KEEP_PROFILES_EVERY: Duration = Duration::from_secs(5);
-/// Batches larger than this are observed on the blocking pool, not on an async worker.
+/// Batches larger than this are observed by the batch thread (whose caches stay warm with the
+/// detector's state), smaller ones in the request itself (no thread hop for a single login).
 const INLINE_EVENTS: usize = 64;
+/// Large batches that may wait for the batch thread.
+const BATCH_QUEUE: usize = 64;
+
+/// A large batch for the batch thread, and where its answer goes.
+struct BatchJob {
+    events: Vec<Event>,
+    duplicates: Vec<u32>,
+    risk: bool,
+    reply: oneshot::Sender<Result<(Vec<Risk>, bool), StorageError>>,
+}
 
 type Reply = oneshot::Sender<Result<(), Arc<StorageError>>>;
 
@@ -50,6 +61,7 @@ pub struct Detection {
     shared: Arc<Shared>,
     /// Wakes the recorder for a finding that opens an alert, with whom to tell once written.
     wake: mpsc::Sender<Reply>,
+    batches: mpsc::SyncSender<BatchJob>,
 }
 
 impl std::fmt::Debug for Detection {
@@ -81,12 +93,33 @@ impl Detection {
             }),
             store,
         });
+        let (batches, queued) = mpsc::sync_channel::<BatchJob>(BATCH_QUEUE);
+        let observer = Arc::clone(&shared);
+        let batch_thread =
+            std::thread::Builder::new()
+                .name("detection".into())
+                .spawn(move || {
+                    for job in queued {
+                        let _ = job.reply.send(observer.observe(
+                            &job.events,
+                            &job.duplicates,
+                            job.risk,
+                        ));
+                    }
+                })?;
         let (wake, woken) = mpsc::channel();
         let recorder = Arc::clone(&shared);
         let handle = std::thread::Builder::new()
-            .name("detection".into())
-            .spawn(move || record_loop(&recorder, &woken))?;
-        Ok((Self { shared, wake }, handle))
+            .name("alert-recorder".into())
+            .spawn(move || record_loop(&recorder, &woken, batch_thread))?;
+        Ok((
+            Self {
+                shared,
+                wake,
+                batches,
+            },
+            handle,
+        ))
     }
 
     /// Detects on `events`, just committed; returns once the alerts they open are durable,
@@ -101,15 +134,24 @@ impl Detection {
             return Ok(Vec::new());
         }
         let observed = if events.len() > INLINE_EVENTS {
-            let shared = Arc::clone(&self.shared);
-            match tokio::task::spawn_blocking(move || shared.observe(&events, &duplicates, risk))
+            let (reply, answer) = oneshot::channel();
+            let job = BatchJob {
+                events,
+                duplicates,
+                risk,
+                reply,
+            };
+            // The queue is bounded: a sender waits (off the async workers) while it is full.
+            let batches = self.batches.clone();
+            let sent = tokio::task::spawn_blocking(move || batches.send(job).is_ok())
                 .await
-            {
+                .unwrap_or(false);
+            if !sent {
+                return Ok(Vec::new());
+            }
+            match answer.await {
                 Ok(observed) => observed,
-                Err(e) => {
-                    tracing::error!(error = %e, "detection failed on a batch");
-                    return Ok(Vec::new());
-                }
+                Err(_) => return Ok(Vec::new()),
             }
         } else {
             self.shared.observe(&events, &duplicates, risk)
@@ -158,13 +200,22 @@ impl Shared {
 
 /// The recorder thread: writes what is pending when woken for a new alert, and at least every
 /// [`RECORD_EVERY`]; writes everything left once every handle is gone.
-fn record_loop(shared: &Shared, woken: &mpsc::Receiver<Reply>) {
+fn record_loop(shared: &Shared, woken: &mpsc::Receiver<Reply>, batch_thread: JoinHandle<()>) {
     let mut kept_at = Instant::now();
+    let mut batch_thread = Some(batch_thread);
     loop {
         let (mut waiting, last) = match woken.recv_timeout(RECORD_EVERY) {
             Ok(reply) => (vec![reply], false),
             Err(RecvTimeoutError::Timeout) => (Vec::new(), false),
-            Err(RecvTimeoutError::Disconnected) => (Vec::new(), true),
+            Err(RecvTimeoutError::Disconnected) => {
+                // Every handle is gone; the batch thread finishes what it holds first.
+                if let Some(thread) = batch_thread.take()
+                    && thread.join().is_err()
+                {
+                    tracing::error!("the detection batch thread panicked");
+                }
+                (Vec::new(), true)
+            }
         };
         waiting.extend(woken.try_iter());
         let keep = last || kept_at.elapsed() >= KEEP_PROFILES_EVERY;
