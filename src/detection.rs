@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use crate::detect::engine::{Detector, Finding, Risk};
+use crate::detect::profile::UserProfile;
 use crate::detect::rules::Rule;
 use crate::event::Event;
 use crate::geo::Geo;
@@ -182,9 +183,8 @@ impl Shared {
             duplicates,
             risk,
         };
-        load_profiles(&self.store, &mut state.detector, events.iter())?;
         let mut risks = Vec::new();
-        let findings = observe(&mut state.detector, &batch, &mut risks);
+        let findings = observe_batch(&self.store, &mut state.detector, &batch, &mut risks)?;
         let mut opens = false;
         for finding in &findings {
             let key = (finding.rule.clone(), finding.entity.clone());
@@ -232,11 +232,7 @@ fn record_loop(shared: &Shared, woken: &mpsc::Receiver<Reply>, batch_thread: Joi
         if keep {
             kept_at = Instant::now();
         }
-        let result = shared
-            .store
-            .record_detection(&alert_updates(findings), &profiles, crate::now_micros())
-            .map(|_| ())
-            .map_err(Arc::new);
+        let result = write(&shared.store, findings, &profiles).map_err(Arc::new);
         if let Err(e) = &result {
             tracing::error!(error = ?e, "could not record alerts");
         }
@@ -256,58 +252,59 @@ fn record_loop(shared: &Shared, woken: &mpsc::Receiver<Reply>, batch_thread: Joi
 
 /// Committed events for one round of detection.
 #[derive(Debug, Clone, Copy)]
-pub struct Batch<'a> {
-    pub events: &'a [Event],
+struct Batch<'a> {
+    events: &'a [Event],
     /// Positions of `events` stored before (ascending): not observed again.
-    pub duplicates: &'a [u32],
+    duplicates: &'a [u32],
     /// Whether to assess the risk of each event.
-    pub risk: bool,
+    risk: bool,
 }
 
 /// Account histories held in memory at most; the others wait in the store.
 const PROFILES_HELD: usize = 100_000;
 
-/// One round of detection on committed events (each batch with its duplicate positions):
-/// the histories of the accounts that logged in are loaded, the events observed, and the
-/// findings and the changed histories recorded in one transaction.
+/// Detection of committed events (`duplicates`: the positions stored before, ascending) done
+/// in place, for a process without the server (`securify import` on a stopped data
+/// directory): the events observed, then their findings and the changed account histories
+/// written in one transaction.
 pub fn round(
     store: &Store,
     detector: &mut Detector,
-    batches: &[Batch<'_>],
-) -> Result<Vec<Vec<Risk>>, StorageError> {
-    let (findings, risks) = observe_all(store, detector, batches)?;
-    record(store, detector, findings)?;
-    Ok(risks)
-}
-
-/// Observes every batch (the histories of the accounts that log in loaded first); returns the
-/// findings and, per batch, the risks it asked for.
-fn observe_all(
-    store: &Store,
-    detector: &mut Detector,
-    batches: &[Batch<'_>],
-) -> Result<(Vec<Finding>, Vec<Vec<Risk>>), StorageError> {
-    load_profiles(store, detector, batches.iter().flat_map(|b| b.events))?;
-    let mut findings = Vec::new();
-    let mut risks = Vec::with_capacity(batches.len());
-    for batch in batches {
-        let mut risk = Vec::new();
-        findings.extend(observe(detector, batch, &mut risk));
-        risks.push(risk);
-    }
-    Ok((findings, risks))
-}
-
-/// Writes findings as alerts, with the changed account histories, in one transaction.
-fn record(
-    store: &Store,
-    detector: &mut Detector,
-    findings: Vec<Finding>,
+    events: &[Event],
+    duplicates: &[u32],
 ) -> Result<(), StorageError> {
+    let batch = Batch {
+        events,
+        duplicates,
+        risk: false,
+    };
+    let findings = observe_batch(store, detector, &batch, &mut Vec::new())?;
     let profiles = detector.profiles_mut().take_changed();
-    store.record_detection(&alert_updates(findings), &profiles, crate::now_micros())?;
+    write(store, findings, &profiles)?;
     detector.profiles_mut().shrink_to(PROFILES_HELD);
     Ok(())
+}
+
+/// Observes a batch, the kept histories of the accounts that log in loaded first.
+fn observe_batch(
+    store: &Store,
+    detector: &mut Detector,
+    batch: &Batch<'_>,
+    risks: &mut Vec<Risk>,
+) -> Result<Vec<Finding>, StorageError> {
+    load_profiles(store, detector, batch.events.iter())?;
+    Ok(observe(detector, batch, risks))
+}
+
+/// Writes findings as alerts, with account histories, in one transaction.
+fn write(
+    store: &Store,
+    findings: Vec<Finding>,
+    profiles: &[(String, UserProfile)],
+) -> Result<(), StorageError> {
+    store
+        .record_detection(&alert_updates(findings), profiles, crate::now_micros())
+        .map(|_| ())
 }
 
 /// Loads the kept histories of the accounts that log in successfully in `events` and are

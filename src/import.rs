@@ -90,11 +90,8 @@ impl Target {
                 crate::detection::round(
                     store,
                     &mut detector,
-                    &[crate::detection::Batch {
-                        events: &prepared.events,
-                        duplicates: &outcome.duplicate_positions,
-                        risk: false,
-                    }],
+                    &prepared.events,
+                    &outcome.duplicate_positions,
                 )?;
                 Ok(counts)
             }

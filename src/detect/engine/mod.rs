@@ -519,10 +519,13 @@ fn campaign(
         members.push(member.to_string());
         ids.push(e.event_id.to_string());
     }
-    if members.is_empty() && !should_report(&mut state.reported, &entity, at, burst.count) {
-        return None;
+    if members.is_empty() {
+        if !should_report(&mut state.reported, &entity, at, burst.count) {
+            return None;
+        }
+    } else {
+        state.reported.insert(entity.clone(), (at, burst.count));
     }
-    state.reported.insert(entity.clone(), (at, burst.count));
     let skip = ids.len().saturating_sub(MAX_EVIDENCE);
     let mut found = finding(
         rule,
