@@ -8,7 +8,9 @@
 //! - `auth.log`: the lines of a generated auth.log (`AUTHLOG=path`, for example from
 //!   `../shared/tools/gen_authlog.py`), parsed as live ingest parses them; skipped when unset.
 //!
-//! It reports µs per event for observing and for assessing a risk. Settings: `EVENTS`
+//! For the auth.log it first reports the cost of preparing a line as ingest does (framing and
+//! parsing, masking for the template miner, the whole of `logs::prepare`) and of encoding the
+//! event for the store. It reports µs per event for observing and for assessing a risk. Settings: `EVENTS`
 //! (default 1,000,000 synthetic events).
 
 use std::sync::{Arc, Mutex};
@@ -19,8 +21,14 @@ use securify::detect::rules::{DEFAULT_RULES, parse};
 use securify::event::Event;
 use securify::geo::Geo;
 use securify::ingest::logs::{self, LogOptions};
-use securify::ingest::parse::LineClock;
 use securify::ingest::parse::miner::Miner;
+use securify::ingest::parse::miner::mask_tokens;
+use securify::ingest::parse::{LineClock, parse_line};
+use securify::storage::EncodedEvent;
+
+// The allocator of the appliance, so that allocation costs what it costs there.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn synthetic(count: usize) -> Vec<Event> {
     let base = 1_767_225_600_000_000_i64;
@@ -56,18 +64,44 @@ fn synthetic(count: usize) -> Vec<Event> {
 
 fn auth_log(path: &str) -> Vec<Event> {
     let text = std::fs::read_to_string(path).expect("read AUTHLOG");
+    let lines: Vec<&str> = text.lines().collect();
+    let per_line = |elapsed: std::time::Duration| elapsed.as_secs_f64() * 1e6 / lines.len() as f64;
+    // The stages of preparing a line, each alone, then the whole of it.
+    let start = Instant::now();
+    let parsed = lines
+        .iter()
+        .filter(|l| parse_line(l).record.is_some())
+        .count();
+    let parse = per_line(start.elapsed());
+    let start = Instant::now();
+    let tokens: usize = lines
+        .iter()
+        .map(|l| mask_tokens(parse_line(l).framed.message).len())
+        .sum();
+    let mask = per_line(start.elapsed()) - parse;
     let miner = Mutex::new(Miner::default());
     let mut options = LogOptions {
         host: None,
         source: None,
         clock: LineClock::new(2026, time::UtcOffset::UTC),
     };
+    let chunks: Vec<String> = lines.chunks(5_000).map(|c| c.join("\n")).collect();
     let mut events = Vec::new();
-    let lines: Vec<&str> = text.lines().collect();
-    for chunk in lines.chunks(10_000) {
-        let prepared = logs::prepare(&chunk.join("\n"), &mut options, &miner, 0).expect("lines");
+    let start = Instant::now();
+    for chunk in &chunks {
+        let prepared = logs::prepare(chunk, &mut options, &miner, 0).expect("lines");
         events.extend(prepared.events);
     }
+    let prepare = per_line(start.elapsed());
+    let start = Instant::now();
+    let encoded: Vec<EncodedEvent> = events.iter().map(EncodedEvent::new).collect();
+    let encode = per_line(start.elapsed());
+    println!(
+        "auth.log lines: {} ({parsed} parsed, {tokens} tokens); µs/line: parse {parse:.2}, \
+         mask {mask:.2}, prepare in all {prepare:.2}, encode {encode:.2} ({} events)",
+        lines.len(),
+        encoded.len(),
+    );
     events
 }
 

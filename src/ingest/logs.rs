@@ -70,7 +70,10 @@ pub fn prepare(
     if lines.len() > MAX_LINES_PER_REQUEST {
         return Err(LinesError::TooMany);
     }
-    let mut prepared = PreparedLines::default();
+    let mut prepared = PreparedLines {
+        events: Vec::with_capacity(lines.len()),
+        ..PreparedLines::default()
+    };
     let mut touched = BTreeSet::new();
     let mut seen: rustc_hash::FxHashMap<&str, u32> = rustc_hash::FxHashMap::default();
     for line in lines {
@@ -233,7 +236,7 @@ fn line_event(
     let framed = &parsed.framed;
     let event_id = line_id(options, line, framed.time, occurrence);
     let masked = super::parse::miner::mask_tokens(framed.message);
-    let placed = lock(miner).add_masked((masked, Vec::new()));
+    let (template_id, _) = lock(miner).place(&masked);
     let timestamp = framed
         .time
         .and_then(|time| options.clock.resolve(time))
@@ -272,7 +275,7 @@ fn line_event(
         message: None,
         details: details.to_json(),
         raw: Some(line.to_string()),
-        template_id: Some(placed.template_id),
+        template_id: Some(template_id),
     }
 }
 

@@ -60,8 +60,8 @@ const MAX_TOKENS: usize = 64;
 #[derive(Debug, Default, Clone)]
 pub struct Miner {
     templates: Vec<Template>,
-    /// (token count, first token) → indices into `templates`.
-    groups: rustc_hash::FxHashMap<(usize, String), Vec<usize>>,
+    /// First token → token count → indices into `templates`.
+    groups: rustc_hash::FxHashMap<String, rustc_hash::FxHashMap<usize, Vec<usize>>>,
 }
 
 impl Miner {
@@ -71,10 +71,13 @@ impl Miner {
         templates.sort_by_key(|t| t.id);
         let mut miner = Self::default();
         for template in templates {
-            let key = group_key(&template.tokens);
+            let tokens: Vec<Token<'_>> = template.tokens.iter().map(|t| Token::word(t)).collect();
+            let (count, first) = group_key(&tokens);
             miner
                 .groups
-                .entry(key)
+                .entry(first.to_string())
+                .or_default()
+                .entry(count)
                 .or_default()
                 .push(miner.templates.len());
             miner.templates.push(template);
@@ -101,34 +104,46 @@ impl Miner {
 
     /// Places `message` in a template, creating or generalising one as needed.
     pub fn add(&mut self, message: &str) -> Mined {
-        self.add_masked(mask(message))
+        let mut variables = Vec::new();
+        let tokens = mask_with(message, &mut Values(Some(&mut variables)));
+        let (template_id, new_template) = self.place(&tokens);
+        Mined {
+            template_id,
+            new_template,
+            variables,
+        }
     }
 
-    /// As [`Miner::add`], for a message already masked: masking, the costly part, needs no
-    /// access to the miner, so a shared miner is locked for the placing only.
-    pub fn add_masked(&mut self, (tokens, variables): (Vec<String>, Vec<Variable>)) -> Mined {
-        let key = group_key(&tokens);
-        let candidates = self.groups.entry(key).or_default();
+    /// As [`Miner::add`], for a message already masked by [`mask_tokens`]: masking, the costly
+    /// part, needs no access to the miner, so a shared miner is locked for the placing only.
+    /// Returns the template's id and whether this message created it.
+    pub fn place(&mut self, tokens: &[Token<'_>]) -> (TemplateId, bool) {
+        let (count, first) = group_key(tokens);
+        let candidates = match self.groups.get_mut(first) {
+            Some(by_count) => by_count.entry(count).or_default(),
+            None => self
+                .groups
+                .entry(first.to_string())
+                .or_default()
+                .entry(count)
+                .or_default(),
+        };
         let best = candidates
             .iter()
             .filter_map(|&i| {
                 let template = &self.templates[i];
-                mergeable(&template.tokens, &tokens).map(|similarity| (similarity, i))
+                mergeable(&template.tokens, tokens).map(|similarity| (similarity, i))
             })
             .max_by(|a, b| a.0.total_cmp(&b.0));
         if let Some((_, index)) = best {
             let template = &mut self.templates[index];
-            for (slot, token) in template.tokens.iter_mut().zip(&tokens) {
-                if slot != token && !is_variable(slot) {
+            for (slot, token) in template.tokens.iter_mut().zip(tokens) {
+                if !token.is(slot) && !is_variable(slot) {
                     *slot = "<*>".to_string();
                 }
             }
             template.count += 1;
-            return Mined {
-                template_id: template.id,
-                new_template: false,
-                variables,
-            };
+            return (template.id, false);
         }
         // Templates are kept in id order, so the last has the highest id.
         let next = self.templates.last().map_or(0, |t| t.id);
@@ -136,50 +151,110 @@ impl Miner {
         candidates.push(self.templates.len());
         self.templates.push(Template {
             id,
-            tokens,
+            tokens: tokens.iter().map(ToString::to_string).collect(),
             count: 1,
         });
-        Mined {
-            template_id: id,
-            new_template: true,
-            variables,
+        (id, true)
+    }
+}
+
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.iter().zip(b).all(|(x, y)| x == y)
+}
+
+/// A token of a masked message, borrowed from it: a word as it stands, or the placeholder of a
+/// value with the punctuation or key around it (`[<ip>]`, `user=<user>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Token<'a> {
+    head: &'a str,
+    placeholder: &'static str,
+    tail: &'a str,
+}
+
+impl<'a> Token<'a> {
+    fn word(word: &'a str) -> Self {
+        Self {
+            head: word,
+            placeholder: "",
+            tail: "",
         }
+    }
+
+    fn masked(head: &'a str, placeholder: &'static str, tail: &'a str) -> Self {
+        Self {
+            head,
+            placeholder,
+            tail,
+        }
+    }
+
+    /// Whether the token reads `text`.
+    fn is(&self, text: &str) -> bool {
+        let text = text.as_bytes();
+        if text.len() != self.head.len() + self.placeholder.len() + self.tail.len() {
+            return false;
+        }
+        let (head, rest) = text.split_at(self.head.len());
+        let (placeholder, tail) = rest.split_at(self.placeholder.len());
+        same(head, self.head.as_bytes())
+            && same(placeholder, self.placeholder.as_bytes())
+            && same(tail, self.tail.as_bytes())
+    }
+
+    fn has_digit(&self) -> bool {
+        has_digit(self.head) || has_digit(self.tail)
+    }
+
+    fn is_variable(&self) -> bool {
+        !self.placeholder.is_empty() || is_variable(self.head)
+    }
+}
+
+impl std::fmt::Display for Token<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}{}{}", self.head, self.placeholder, self.tail)
     }
 }
 
 /// Messages are compared only within a group: same token count and same first token, unless
 /// that token carries digits or a placeholder (a counter or a name such as `alice42` first, as
 /// in sudo's lines), when they share one group.
-fn group_key(tokens: &[String]) -> (usize, String) {
+fn group_key<'a>(tokens: &[Token<'a>]) -> (usize, &'a str) {
     let first = match tokens.first() {
-        Some(token) if has_digit(token) || is_variable(token) => "<*>".to_string(),
-        Some(token) => token.clone(),
-        None => String::new(),
+        Some(token) if token.has_digit() || token.is_variable() => "<*>",
+        Some(token) => token.head,
+        None => "",
     };
     (tokens.len().min(MAX_TOKENS), first)
 }
 
 fn is_variable(token: &str) -> bool {
-    token.contains("<*>")
-        || [
-            "<ip>", "<num>", "<host>", "<hex>", "<path>", "<user>", "<ip:num>",
-        ]
-        .iter()
-        .any(|p| token.contains(p))
+    const NAMES: [&[u8]; 8] = [
+        b"*>", b"ip>", b"num>", b"host>", b"hex>", b"path>", b"user>", b"ip:num>",
+    ];
+    let bytes = token.as_bytes();
+    // A byte scan rather than a substring search per placeholder: this runs for every token
+    // of every line.
+    bytes.iter().enumerate().any(|(i, &b)| {
+        b == b'<' && {
+            let rest = &bytes[i + 1..];
+            NAMES.iter().any(|name| rest.starts_with(name))
+        }
+    })
 }
 
 /// The similarity of a message to a template, if it may join it: same length, at least
 /// [`SIMILARITY`] of the positions equal, and every difference at a variable of the template
 /// or between two tokens that both carry digits.
-fn mergeable(template: &[String], tokens: &[String]) -> Option<f64> {
+fn mergeable(template: &[String], tokens: &[Token<'_>]) -> Option<f64> {
     if template.len() != tokens.len() {
         return None;
     }
     let mut equal = 0usize;
     for (slot, token) in template.iter().zip(tokens) {
-        if slot == token || slot == "<*>" {
+        if token.is(slot) || slot == "<*>" {
             equal += 1;
-        } else if !(is_variable(slot) || has_digit(slot) && has_digit(token)) {
+        } else if !(is_variable(slot) || has_digit(slot) && token.has_digit()) {
             return None;
         }
     }
@@ -200,12 +275,13 @@ fn has_digit(token: &str) -> bool {
 pub fn mask(message: &str) -> (Vec<String>, Vec<Variable>) {
     let mut variables = Vec::new();
     let tokens = mask_with(message, &mut Values(Some(&mut variables)));
-    (tokens, variables)
+    (tokens.iter().map(ToString::to_string).collect(), variables)
 }
 
-/// As [`mask`], without the values (ingest keeps the raw line, which holds them).
+/// As [`mask`], without the values (ingest keeps the raw line, which holds them), and with the
+/// tokens borrowed from `message`.
 #[must_use]
-pub fn mask_tokens(message: &str) -> Vec<String> {
+pub fn mask_tokens(message: &str) -> Vec<Token<'_>> {
     mask_with(message, &mut Values(None))
 }
 
@@ -223,7 +299,7 @@ impl Values<'_> {
     }
 }
 
-fn mask_with(message: &str, variables: &mut Values<'_>) -> Vec<String> {
+fn mask_with<'a>(message: &'a str, variables: &mut Values<'_>) -> Vec<Token<'a>> {
     // Split on single spaces: a doubled space is where a program printed an empty value or a
     // value with a leading space (`Invalid user  0101 from …`), which the user rule below
     // takes whole.
@@ -239,7 +315,7 @@ fn mask_with(message: &str, variables: &mut Values<'_>) -> Vec<String> {
         tokens.push(mask_word(words[i], variables));
         if let Some(end) = user_after(&words, i) {
             variables.push("user", || words[i + 1..end].join(" "));
-            tokens.push("<user>".to_string());
+            tokens.push(Token::masked("", "<user>", ""));
             i = end;
         } else {
             i += 1;
@@ -289,7 +365,7 @@ fn user_after(words: &[&str], at: usize) -> Option<usize> {
 const OPEN: &[char] = &['[', '(', '<', '"', '\''];
 const CLOSE: &[char] = &[']', ')', '>', '"', '\'', ',', ';', ':', '.'];
 
-fn mask_word(word: &str, variables: &mut Values<'_>) -> String {
+fn mask_word<'a>(word: &'a str, variables: &mut Values<'_>) -> Token<'a> {
     let start = word.len() - word.trim_start_matches(OPEN).len();
     let core_with_tail = &word[start..];
     let end = core_with_tail.trim_end_matches(CLOSE).len();
@@ -299,12 +375,14 @@ fn mask_word(word: &str, variables: &mut Values<'_>) -> String {
         &core_with_tail[end..],
     );
     if core.is_empty() {
-        return word.to_string();
+        return Token::word(word);
     }
     if let Some((key, value)) = core.split_once('=').filter(|(key, _)| {
         !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
     }) {
-        return mask_pair(head, key, value, tail, variables).unwrap_or_else(|| word.to_string());
+        // `head`, `key` and `=` are the start of the word.
+        let before = &word[..=head.len() + key.len()];
+        return mask_pair(before, key, value, tail, variables).unwrap_or(Token::word(word));
     }
     match value_kind(core) {
         Some("ip:num") => {
@@ -312,24 +390,25 @@ fn mask_word(word: &str, variables: &mut Values<'_>) -> String {
                 variables.push("ip", || socket.ip().to_string());
                 variables.push("num", || socket.port().to_string());
             }
-            format!("{head}<ip>:<num>{tail}")
+            Token::masked(head, "<ip>:<num>", tail)
         }
         Some(kind) => {
             variables.push(kind, || core.to_string());
-            format!("{head}<{kind}>{tail}")
+            Token::masked(head, placeholder(kind), tail)
         }
-        None => word.to_string(),
+        None => Token::word(word),
     }
 }
 
-/// `key=value` with the value replaced by its placeholder, if it is a value.
-fn mask_pair(
-    head: &str,
+/// `key=value` with the value replaced by its placeholder, if it is a value; `before` is the
+/// word up to the value.
+fn mask_pair<'a>(
+    before: &'a str,
     key: &str,
     value: &str,
-    tail: &str,
+    tail: &'a str,
     variables: &mut Values<'_>,
-) -> Option<String> {
+) -> Option<Token<'a>> {
     if value.is_empty() {
         return None;
     }
@@ -350,11 +429,28 @@ fn mask_pair(
         },
     };
     variables.push(kind, || value.to_string());
-    Some(format!("{head}{key}=<{shown}>{tail}"))
+    Some(Token::masked(before, placeholder(shown), tail))
+}
+
+/// The placeholder of a kind of value.
+fn placeholder(kind: &str) -> &'static str {
+    match kind {
+        "ip" => "<ip>",
+        "ip:num" => "<ip:num>",
+        "num" => "<num>",
+        "path" => "<path>",
+        "hex" => "<hex>",
+        "host" => "<host>",
+        "user" => "<user>",
+        _ => "<*>",
+    }
 }
 
 /// The type of a value that needs no context to be recognised.
 fn value_kind(core: &str) -> Option<&'static str> {
+    if core.bytes().all(|b| b.is_ascii_digit()) {
+        return Some("num");
+    }
     // An address holds a digit or a colon, and starts with a hex digit, `:` or `[`.
     let may_be_address = core
         .bytes()
@@ -366,9 +462,6 @@ fn value_kind(core: &str) -> Option<&'static str> {
     }
     if may_be_address && core.parse::<SocketAddr>().is_ok() {
         return Some("ip:num");
-    }
-    if core.bytes().all(|b| b.is_ascii_digit()) {
-        return Some("num");
     }
     if core.starts_with('-') && core.len() > 1 && core[1..].bytes().all(|b| b.is_ascii_digit()) {
         return Some("num");
@@ -394,14 +487,13 @@ fn is_hex(core: &str) -> bool {
 /// `name.example.com`: dot-separated labels of letters, digits and hyphens, ending in a
 /// label of letters.
 fn is_host(core: &str) -> bool {
-    let labels: Vec<&str> = core.split('.').collect();
-    labels.len() >= 2
-        && labels
-            .iter()
-            .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
-        && labels
-            .last()
-            .is_some_and(|l| l.len() >= 2 && l.bytes().all(|b| b.is_ascii_alphabetic()))
+    let label =
+        |l: &str| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    core.rsplit_once('.').is_some_and(|(rest, last)| {
+        last.len() >= 2
+            && last.bytes().all(|b| b.is_ascii_alphabetic())
+            && rest.split('.').all(label)
+    })
 }
 
 #[cfg(test)]
