@@ -35,6 +35,7 @@ use crate::geo::Geo;
 use crate::ingest::import::{self, ImportBatch};
 use crate::ingest::listener::SyslogListener;
 use crate::ingest::pipeline::Pipeline;
+use crate::search::{Indexer, SearchIndex};
 use crate::state::AppState;
 use crate::storage::{Role, Store, UserRecord};
 use crate::{api, keys, tls, web};
@@ -60,6 +61,8 @@ pub struct App {
     syslog: Option<SyslogListener>,
     writer: JoinHandle<()>,
     detection_thread: JoinHandle<()>,
+    indexer: Indexer,
+    indexer_thread: JoinHandle<()>,
 }
 
 impl App {
@@ -97,6 +100,16 @@ impl App {
         let detector = crate::detection::restore(&store, settings.rules.clone(), geo)?;
         let (pipeline, writer) = Pipeline::start(Arc::clone(&store))?;
         let (detection, detection_thread) = Detection::start(Arc::clone(&store), detector)?;
+        let index_dir = crate::search::index_dir(&settings.data_dir);
+        let (search, checkpoint) = SearchIndex::open(&index_dir)
+            .with_context(|| format!("cannot open the search index in {}", index_dir.display()))?;
+        let search = Arc::new(search);
+        let (indexer, indexer_thread) = Indexer::start(
+            Arc::clone(&search),
+            Arc::clone(&store),
+            checkpoint,
+            settings.index_memory_bytes,
+        )?;
 
         let listener = std::net::TcpListener::bind(settings.listen)
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -134,6 +147,7 @@ impl App {
                 syslog_addr,
                 syslog_stats: Arc::default(),
                 detection,
+                search,
                 settings: Arc::new(settings),
                 started_at: Instant::now(),
             },
@@ -145,6 +159,8 @@ impl App {
             syslog,
             writer,
             detection_thread,
+            indexer,
+            indexer_thread,
         })
     }
 
@@ -166,6 +182,8 @@ impl App {
             syslog,
             writer,
             detection_thread,
+            indexer,
+            indexer_thread,
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         let admin_task = tokio::spawn(serve_admin(admin_listener, state.clone(), stop_rx.clone()));
@@ -226,6 +244,11 @@ impl App {
         tokio::task::spawn_blocking(move || detection_thread.join())
             .await?
             .map_err(|_| anyhow::anyhow!("detection thread panicked"))?;
+        // Everything stored is committed: the index takes it in and records its checkpoint.
+        indexer.stop();
+        tokio::task::spawn_blocking(move || indexer_thread.join())
+            .await?
+            .map_err(|_| anyhow::anyhow!("search indexer thread panicked"))?;
         tracing::info!("stopped cleanly");
         Ok(())
     }

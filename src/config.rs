@@ -25,6 +25,7 @@ pub const DEFAULT_DATA_DIR: &str = "securify-data";
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8443";
 const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 const DEFAULT_CACHE_MB: usize = 32;
+const DEFAULT_INDEX_MEMORY_MB: usize = 32;
 const DEFAULT_ACCESS_TTL_SECS: u64 = 15 * 60;
 const DEFAULT_REFRESH_TTL_SECS: u64 = 30 * 24 * 3600;
 const DEFAULT_SESSION_TTL_SECS: u64 = 12 * 3600;
@@ -104,6 +105,9 @@ pub struct Options {
     /// Memory for the database page cache, in MiB [default: 32]
     #[arg(long, global = true, env = "SECURIFY_CACHE_MB", value_name = "MIB")]
     pub cache_mb: Option<usize>,
+    /// Memory of the search index writer, in MiB (at least 15) [default: 32]
+    #[arg(long, global = true, env = "SECURIFY_INDEX_MEMORY_MB", value_name = "MIB")]
+    pub index_memory_mb: Option<usize>,
     /// Lifetime of API access tokens (JWT) in seconds [default: 900]
     #[arg(
         long,
@@ -189,7 +193,7 @@ pub struct Options {
 }
 
 /// The names of the fields of [`Options`], as written in the TOML file and shown by `check-config`.
-pub const OPTION_NAMES: [&str; 22] = [
+pub const OPTION_NAMES: [&str; 23] = [
     "data_dir",
     "listen",
     "tls_cert",
@@ -200,6 +204,7 @@ pub const OPTION_NAMES: [&str; 22] = [
     "log_level",
     "max_body_bytes",
     "cache_mb",
+    "index_memory_mb",
     "access_token_ttl_secs",
     "refresh_token_ttl_secs",
     "session_ttl_secs",
@@ -236,6 +241,8 @@ pub struct Settings {
     pub log_level: String,
     pub max_body_bytes: usize,
     pub cache_bytes: usize,
+    /// Memory of the search index writer.
+    pub index_memory_bytes: usize,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
     pub session_ttl: Duration,
@@ -312,6 +319,7 @@ impl Options {
             log_level: self.log_level.or(lower.log_level),
             max_body_bytes: self.max_body_bytes.or(lower.max_body_bytes),
             cache_mb: self.cache_mb.or(lower.cache_mb),
+            index_memory_mb: self.index_memory_mb.or(lower.index_memory_mb),
             access_token_ttl_secs: self.access_token_ttl_secs.or(lower.access_token_ttl_secs),
             refresh_token_ttl_secs: self.refresh_token_ttl_secs.or(lower.refresh_token_ttl_secs),
             session_ttl_secs: self.session_ttl_secs.or(lower.session_ttl_secs),
@@ -354,6 +362,10 @@ impl Options {
         let max_body_bytes = self.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
         if !(1024..=1 << 30).contains(&max_body_bytes) {
             return invalid("max_body_bytes must be between 1024 and 1073741824");
+        }
+        let index_memory_mb = self.index_memory_mb.unwrap_or(DEFAULT_INDEX_MEMORY_MB);
+        if !(15..=1 << 16).contains(&index_memory_mb) {
+            return invalid("index_memory_mb must be between 15 and 65536");
         }
         let cache_mb = self.cache_mb.unwrap_or(DEFAULT_CACHE_MB);
         if !(1..=1 << 20).contains(&cache_mb) {
@@ -401,6 +413,7 @@ impl Options {
             log_level: self.log_level.unwrap_or_else(|| "info".to_string()),
             max_body_bytes,
             cache_bytes: cache_mb * 1024 * 1024,
+            index_memory_bytes: index_memory_mb * 1024 * 1024,
             access_token_ttl: ttl(
                 self.access_token_ttl_secs,
                 DEFAULT_ACCESS_TTL_SECS,
@@ -589,6 +602,10 @@ pub fn describe(settings: &Settings) -> String {
         (
             "cache_mb",
             (settings.cache_bytes / (1024 * 1024)).to_string(),
+        ),
+        (
+            "index_memory_mb",
+            (settings.index_memory_bytes / (1024 * 1024)).to_string(),
         ),
         (
             "access_token_ttl_secs",

@@ -11,6 +11,7 @@
 //! - [`storage`]: redb, the source of truth: events, users, tokens, sessions.
 //! - [`ingest`]: decoding request bodies into events, the group-commit pipeline, and raw log
 //!   lines (syslog framing, auth-message rules, the template miner).
+//! - [`search`]: the tantivy index derived from the event store, and the indexer thread.
 //! - [`explain`]: `securify explain`, what the appliance makes of each line of a log.
 //! - [`import`]: `securify import`, an old log file through the server or on a stopped store.
 //! - [`auth`]: passwords, JWTs, API tokens, roles and the request principal.
@@ -35,6 +36,7 @@ pub mod geo;
 pub mod import;
 pub mod ingest;
 pub mod keys;
+pub mod search;
 pub mod state;
 pub mod storage;
 pub mod telemetry;

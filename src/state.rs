@@ -33,6 +33,8 @@ pub struct AppState {
     /// The detection thread: every stored event goes through it once, after its commit. Like
     /// `pipeline`, the thread exits after the last clone is dropped.
     pub detection: Detection,
+    /// The full-text index of the events, kept following the store by the indexer thread.
+    pub search: Arc<crate::search::SearchIndex>,
     pub settings: Arc<Settings>,
     /// When the server started, for uptime on `/ready`.
     pub started_at: Instant,

@@ -25,6 +25,7 @@ use crate::event;
 use crate::ingest::json::{self, Format};
 use crate::ingest::logs::{self, LogOptions};
 use crate::ingest::parse::{self, LineClock};
+use crate::search::SearchError;
 use crate::state::AppState;
 use crate::storage::{AlertNote, AlertQuery, AlertStatus, EncodedEvent, EventQuery};
 
@@ -553,10 +554,13 @@ pub async fn health() -> impl IntoResponse {
 
 pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     let store = state.store.clone();
-    let checked =
-        tokio::task::spawn_blocking(move || store.ping().and_then(|()| store.event_count())).await;
+    let checked = tokio::task::spawn_blocking(move || {
+        store.ping()?;
+        Ok::<_, crate::storage::StorageError>((store.event_count()?, store.next_commit()?))
+    })
+    .await;
     match checked {
-        Ok(Ok(events)) => (
+        Ok(Ok((events, next_commit))) => (
             StatusCode::OK,
             Json(json!({
                 "status": "ready",
@@ -567,6 +571,13 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
                     "received": state.syslog_stats.received.load(Ordering::Relaxed),
                     "dropped": state.syslog_stats.dropped.load(Ordering::Relaxed),
                 })),
+                "index": {
+                    "documents": state.search.document_count(),
+                    "rebuilding": state.search.status.rebuilding.load(Ordering::Relaxed),
+                    // Store commits whose events are not searchable yet.
+                    "lag_commits": next_commit
+                        .saturating_sub(state.search.status.indexed_below.load(Ordering::Relaxed)),
+                },
                 "uptime_secs": state.started_at.elapsed().as_secs(),
             })),
         ),
@@ -658,6 +669,74 @@ pub async fn list_events(
     Ok(Json(EventPageDto {
         events: page.events.into_iter().map(EventDto::from).collect(),
         next_cursor: page.next.map(dto::encode_cursor),
+    }))
+}
+
+/// `GET /api/v1/search`: events matching a query of the search language, newest first.
+pub async fn search(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<EventPageDto>, ApiError> {
+    caller.require(Permission::Read)?;
+    let mut text = String::new();
+    let mut limit = DEFAULT_LIMIT;
+    let (mut from, mut to, mut before) = (None, None, None);
+    for (key, value) in &params {
+        let bad = |what: &str| ApiError::invalid_parameter(format!("`{key}`: {what}"));
+        match key.as_str() {
+            "q" => text.clone_from(value),
+            "from" => from = Some(event::parse_timestamp("from", value).map_err(|e| bad(&e.reason))?),
+            "to" => to = Some(event::parse_timestamp("to", value).map_err(|e| bad(&e.reason))?),
+            "limit" => {
+                limit = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_LIMIT).contains(n))
+                    .ok_or_else(|| bad(&format!("expected a number from 1 to {MAX_LIMIT}")))?;
+            }
+            "cursor" => {
+                before = Some(
+                    dto::decode_cursor(value)
+                        .ok_or_else(|| bad("not a cursor from a previous page"))?,
+                );
+            }
+            _ => {
+                return Err(ApiError::invalid_parameter(format!(
+                    "unknown parameter `{key}` (expected q, from, to, limit, cursor)"
+                )));
+            }
+        }
+    }
+    if let (Some(from), Some(to)) = (from, to)
+        && from > to
+    {
+        return Err(ApiError::invalid_parameter("`from` is after `to`"));
+    }
+    let found = tokio::task::spawn_blocking(move || {
+        let hits = state.search.search(&text, from, to, before, limit)?;
+        let events = state.store.events_at(&hits)?;
+        Ok::<_, SearchError>((hits.len(), events))
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))?;
+    let (count, events) = match found {
+        Ok(found) => found,
+        Err(SearchError::Query { message, position }) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                format!("at character {position} of `q`: {message}"),
+            ));
+        }
+        Err(e) => return Err(ApiError::internal(&e)),
+    };
+    let next_cursor = (count == limit)
+        .then(|| events.last().map(|(key, _)| dto::encode_cursor(*key)))
+        .flatten();
+    Ok(Json(EventPageDto {
+        events: events.into_iter().map(|(_, e)| EventDto::from(e)).collect(),
+        next_cursor,
     }))
 }
 

@@ -17,6 +17,7 @@ pub fn router() -> Router<AppState> {
         .route("/health", get(handlers::health))
         .route("/ready", get(handlers::ready))
         .route("/api/v1/events", get(handlers::list_events))
+        .route("/api/v1/search", get(handlers::search))
         .route("/api/v1/logs", post(handlers::ingest_logs))
         .route("/api/v1/templates", get(handlers::list_templates))
         .route(

@@ -5,7 +5,9 @@ use std::net::IpAddr;
 
 use redb::{Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
-use super::tables::{self, EVENT_IDS, EVENTS, META, NEXT_SEQ_KEY};
+use std::sync::atomic::Ordering;
+
+use super::tables::{self, COMMIT_LOG, EVENT_IDS, EVENTS, META, NEXT_COMMIT_KEY, NEXT_SEQ_KEY};
 use super::{StorageError, Store, TemplateRecord};
 use crate::event::Event;
 
@@ -43,6 +45,14 @@ impl EncodedEvent {
             record: tables::encode_event(event),
         }
     }
+}
+
+/// Events of consecutive commits, as [`Store::committed_since`] reads them.
+#[derive(Debug, Default)]
+pub struct Committed {
+    /// The first commit not read.
+    pub next_commit: u64,
+    pub events: Vec<(EventCursor, Event)>,
 }
 
 /// Position in the event log: event time in µs and arrival sequence.
@@ -122,7 +132,9 @@ impl Store {
             let mut meta = txn.open_table(META)?;
             let mut events = txn.open_table(EVENTS)?;
             let mut ids = txn.open_table(EVENT_IDS)?;
+            let mut log = txn.open_table(COMMIT_LOG)?;
             let first_seq = meta.get(NEXT_SEQ_KEY)?.map_or(0, |v| v.value());
+            let commit = meta.get(NEXT_COMMIT_KEY)?.map_or(0, |v| v.value());
             // Every event gets its sequence number up front (a duplicate leaves a gap, which
             // is harmless). The id index is then updated in id order, so the commit sweeps the
             // index once instead of descending it at scattered points; the stable sort keeps
@@ -146,6 +158,7 @@ impl Store {
                     duplicate[i] = true;
                 }
             }
+            let mut stored = Vec::with_capacity(all.len());
             for (i, (batch, position, event)) in all.iter().enumerate() {
                 if duplicate[i] {
                     outcomes[*batch].duplicates += 1;
@@ -153,10 +166,20 @@ impl Store {
                 } else {
                     let key = (event.timestamp, first_seq + i as u64);
                     events.insert(key, event.record.as_slice())?;
+                    stored.push(key);
                     outcomes[*batch].accepted += 1;
                 }
             }
             meta.insert(NEXT_SEQ_KEY, first_seq + all.len() as u64)?;
+            if !stored.is_empty() {
+                log.insert(commit, tables::encode(&stored).as_slice())?;
+                meta.insert(NEXT_COMMIT_KEY, commit + 1)?;
+            }
+            // Rows the search index already holds.
+            let indexed = self.indexed_below.load(Ordering::Relaxed);
+            if log.first()?.is_some_and(|(first, _)| first.value() < indexed) {
+                log.retain_in(..indexed, |_, _| false)?;
+            }
         }
         super::templates::upsert(&txn, templates)?;
         txn.commit()?;
@@ -177,6 +200,91 @@ impl Store {
             )));
         };
         tables::decode_event(bytes.value()).map(Some)
+    }
+
+    /// The events of the commits numbered `from` and on, whole commits until at least
+    /// `max_events` are read, with their keys: what the search index follows.
+    pub fn committed_since(
+        &self,
+        from: u64,
+        max_events: usize,
+    ) -> Result<Committed, StorageError> {
+        let txn = self.db.begin_read()?;
+        let log = txn.open_table(COMMIT_LOG)?;
+        let events = txn.open_table(EVENTS)?;
+        let mut committed = Committed {
+            next_commit: from,
+            events: Vec::new(),
+        };
+        for row in log.range(from..)? {
+            let (commit, keys) = row?;
+            let keys: Vec<(i64, u64)> = tables::decode(keys.value())?;
+            for (timestamp, seq) in keys {
+                // A key without its event: removed since (retention); nothing to index.
+                if let Some(bytes) = events.get((timestamp, seq))? {
+                    let event = tables::decode_event(bytes.value())?;
+                    committed
+                        .events
+                        .push((EventCursor { timestamp, seq }, event));
+                }
+            }
+            committed.next_commit = commit.value() + 1;
+            if committed.events.len() >= max_events {
+                break;
+            }
+        }
+        Ok(committed)
+    }
+
+    /// The number the next event commit will get.
+    pub fn next_commit(&self) -> Result<u64, StorageError> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        Ok(meta.get(NEXT_COMMIT_KEY)?.map_or(0, |v| v.value()))
+    }
+
+    /// Records that the search index holds every commit below `commit`; their log rows go
+    /// with the next event commit.
+    pub fn set_indexed_below(&self, commit: u64) {
+        self.indexed_below.fetch_max(commit, Ordering::Relaxed);
+    }
+
+    /// Every stored event in key order, from one snapshot, for rebuilding the search index;
+    /// `each` gets the event count first (for progress) and may stop the walk with an error.
+    /// Returns the number of the first commit the snapshot does not hold.
+    pub fn walk_events<E: From<StorageError>>(
+        &self,
+        mut total: impl FnMut(u64),
+        mut each: impl FnMut(EventCursor, Event) -> Result<(), E>,
+    ) -> Result<u64, E> {
+        let txn = self.db.begin_read().map_err(StorageError::from)?;
+        let meta = txn.open_table(META).map_err(StorageError::from)?;
+        let next_commit = meta
+            .get(NEXT_COMMIT_KEY)
+            .map_err(StorageError::from)?
+            .map_or(0, |v| v.value());
+        let events = txn.open_table(EVENTS).map_err(StorageError::from)?;
+        total(events.len().map_err(StorageError::from)?);
+        for row in events.iter().map_err(StorageError::from)? {
+            let (key, bytes) = row.map_err(StorageError::from)?;
+            let (timestamp, seq) = key.value();
+            let event = tables::decode_event(bytes.value())?;
+            each(EventCursor { timestamp, seq }, event)?;
+        }
+        Ok(next_commit)
+    }
+
+    /// The events at these keys, in the same order; a key whose event is gone is skipped.
+    pub fn events_at(&self, keys: &[EventCursor]) -> Result<Vec<(EventCursor, Event)>, StorageError> {
+        let txn = self.db.begin_read()?;
+        let events = txn.open_table(EVENTS)?;
+        let mut found = Vec::with_capacity(keys.len());
+        for key in keys {
+            if let Some(bytes) = events.get((key.timestamp, key.seq))? {
+                found.push((*key, tables::decode_event(bytes.value())?));
+            }
+        }
+        Ok(found)
     }
 
     /// Event time of the newest stored event.

@@ -23,7 +23,7 @@ pub use alerts::{
     merge_evidence,
 };
 pub use error::StorageError;
-pub use events::{AppendOutcome, EncodedEvent, EventCursor, EventPage, EventQuery};
+pub use events::{AppendOutcome, Committed, EncodedEvent, EventCursor, EventPage, EventQuery};
 pub use templates::TemplateRecord;
 pub use users::{
     RefreshRecord, RefreshRotation, Role, Scope, SessionRecord, TokenRecord, UserRecord,
@@ -33,6 +33,9 @@ pub use users::{
 pub struct Store {
     db: Database,
     path: PathBuf,
+    /// Commits below this number are in the search index: their [`tables::COMMIT_LOG`] rows
+    /// are removed by the next event commit.
+    indexed_below: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Store {
@@ -89,7 +92,11 @@ impl Store {
     }
 
     fn init(db: Database, path: PathBuf) -> Result<Self, StorageError> {
-        let store = Self { db, path };
+        let store = Self {
+            db,
+            path,
+            indexed_below: std::sync::atomic::AtomicU64::new(0),
+        };
         store.init_schema()?;
         Ok(store)
     }
@@ -119,6 +126,7 @@ impl Store {
             }
             txn.open_table(tables::EVENTS)?;
             txn.open_table(tables::EVENT_IDS)?;
+            txn.open_table(tables::COMMIT_LOG)?;
             txn.open_table(tables::USERS)?;
             txn.open_table(tables::API_TOKENS)?;
             txn.open_table(tables::SESSIONS)?;

@@ -19,11 +19,16 @@ pub const SCHEMA_VERSION: u64 = 1;
 pub const SCHEMA_VERSION_KEY: &str = "schema_version";
 /// Key in [`META`] holding the next event sequence number.
 pub const NEXT_SEQ_KEY: &str = "next_event_seq";
+/// Key in [`META`] holding the number of the next event commit ([`COMMIT_LOG`]).
+pub const NEXT_COMMIT_KEY: &str = "next_event_commit";
 
 /// Small counters and settings.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Events by (event time in µs, arrival sequence): time-range scans in either direction.
 pub const EVENTS: TableDefinition<(i64, u64), &[u8]> = TableDefinition::new("events");
+/// The keys in [`EVENTS`] of the events each commit stored, by commit number: what the search
+/// index follows. A row is removed once the index holds its events.
+pub const COMMIT_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("commit_log");
 /// Unique index: `event_id` to the key of its event in [`EVENTS`].
 pub const EVENT_IDS: TableDefinition<&str, (i64, u64)> = TableDefinition::new("event_ids");
 /// Dashboard and API users by name.

@@ -1,0 +1,586 @@
+//! Full-text search: a tantivy index derived from the event store, and the thread that keeps
+//! it following the store.
+//!
+//! The index is never the source of truth. Every event commit of the store logs the keys of the
+//! events it stored ([`Store::committed_since`]); the indexer reads that log from a checkpoint,
+//! adds the events, and commits the index with the next commit number to read as the commit's
+//! payload. A crash loses only documents not yet committed to the index, and the checkpoint in
+//! the same index commit makes the indexer read exactly those commits again: nothing is lost or
+//! indexed twice. An index that is missing, unreadable or of another layout is rebuilt from the
+//! store ([`SearchIndex::rebuild`], `securify reindex`).
+//!
+//! Documents hold the searchable fields and the event's key (time, sequence) as fast fields;
+//! hits are read back from the store, so the index stores no text.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tantivy::collector::TopDocs;
+use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, RangeQuery};
+use tantivy::schema::{FAST, Field, INDEXED, STRING, Schema, TEXT};
+use tantivy::{
+    DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term,
+};
+
+use crate::event::Event;
+use crate::storage::{EventCursor, StorageError, Store};
+
+/// Layout of the index this binary writes; an index of another layout is rebuilt.
+const LAYOUT: u32 = 1;
+/// Events read from the store per round of the indexer.
+const ROUND_EVENTS: usize = 20_000;
+/// Longest time indexed events wait for an index commit (they are searchable after it).
+const COMMIT_EVERY: Duration = Duration::from_millis(500);
+/// How often the indexer looks for new commits when it has caught up.
+const POLL: Duration = Duration::from_millis(100);
+/// Smallest writer budget tantivy accepts.
+pub const MIN_MEMORY_BYTES: usize = 15 << 20;
+/// Most hits one search returns.
+pub const MAX_LIMIT: usize = 1_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    #[error("search index: {0}")]
+    Index(#[from] tantivy::TantivyError),
+    #[error("search index directory {0}: {1}")]
+    Directory(PathBuf, String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("{message}")]
+    Query { message: String, position: usize },
+}
+
+impl From<tantivy::directory::error::OpenDirectoryError> for SearchError {
+    fn from(e: tantivy::directory::error::OpenDirectoryError) -> Self {
+        Self::Directory(PathBuf::new(), e.to_string())
+    }
+}
+
+/// What the index commit records: the next store commit to read.
+#[derive(Debug, Serialize, Deserialize)]
+struct Checkpoint {
+    layout: u32,
+    next_commit: u64,
+}
+
+/// The fields of a document. Query names are in [`FIELDS`].
+#[derive(Debug, Clone, Copy)]
+struct Fields {
+    message: Field,
+    time: Field,
+    seq: Field,
+    host: Field,
+    ip: Field,
+    user: Field,
+    event_type: Field,
+    outcome: Field,
+    parser: Field,
+    service: Field,
+    template: Field,
+}
+
+/// The names a query may use for fields, as the query language documents them.
+pub const FIELDS: [&str; 10] = [
+    "message", "time", "host", "ip", "user", "type", "outcome", "parser", "service", "template",
+];
+
+fn schema() -> (Schema, Fields) {
+    let mut builder = Schema::builder();
+    let fields = Fields {
+        message: builder.add_text_field("message", TEXT),
+        time: builder.add_i64_field("time", INDEXED | FAST),
+        seq: builder.add_u64_field("seq", FAST),
+        host: builder.add_text_field("host", STRING),
+        ip: builder.add_text_field("ip", STRING),
+        user: builder.add_text_field("user", STRING),
+        event_type: builder.add_text_field("type", STRING),
+        outcome: builder.add_text_field("outcome", STRING),
+        parser: builder.add_text_field("parser", STRING),
+        service: builder.add_text_field("service", STRING),
+        template: builder.add_u64_field("template", INDEXED),
+    };
+    (builder.build(), fields)
+}
+
+/// Progress of the index, for `/ready` and the system page.
+#[derive(Debug, Default)]
+pub struct IndexStatus {
+    /// Store commits below this number are searchable.
+    pub indexed_below: AtomicU64,
+    /// Documents added since start.
+    pub documents: AtomicU64,
+    /// True while the index is being rebuilt from the store.
+    pub rebuilding: AtomicBool,
+}
+
+/// One hit: the event's key in the store.
+pub type Hit = EventCursor;
+
+/// The search index of a data directory.
+pub struct SearchIndex {
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
+    dir: PathBuf,
+    pub status: Arc<IndexStatus>,
+}
+
+impl std::fmt::Debug for SearchIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SearchIndex")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The index directory of a data directory.
+#[must_use]
+pub fn index_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("index")
+}
+
+impl SearchIndex {
+    /// Opens the index in `dir`, creating an empty one (which the indexer then fills from the
+    /// store) when there is none or it cannot be used as it is.
+    pub fn open(dir: &Path) -> Result<(Self, Option<u64>), SearchError> {
+        let (schema, fields) = schema();
+        std::fs::create_dir_all(dir)
+            .map_err(|e| SearchError::Directory(dir.to_path_buf(), e.to_string()))?;
+        let directory = tantivy::directory::MmapDirectory::open(dir)
+            .map_err(|e| SearchError::Directory(dir.to_path_buf(), e.to_string()))?;
+        let existing = Index::open(directory.clone()).ok().filter(|index| {
+            index.schema() == schema
+        });
+        let (index, checkpoint) = match existing {
+            Some(index) => {
+                let checkpoint = index
+                    .load_metas()?
+                    .payload
+                    .and_then(|p| serde_json::from_str::<Checkpoint>(&p).ok())
+                    .filter(|c| c.layout == LAYOUT)
+                    .map(|c| c.next_commit);
+                (index, checkpoint)
+            }
+            None => {
+                clear_dir(dir)?;
+                let directory = tantivy::directory::MmapDirectory::open(dir)
+                    .map_err(|e| SearchError::Directory(dir.to_path_buf(), e.to_string()))?;
+                (Index::create(directory, schema, tantivy::IndexSettings::default())?, None)
+            }
+        };
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        let search = Self {
+            index,
+            reader,
+            fields,
+            dir: dir.to_path_buf(),
+            status: Arc::new(IndexStatus::default()),
+        };
+        if let Some(next) = checkpoint {
+            search.status.indexed_below.store(next, Ordering::Relaxed);
+        }
+        Ok((search, checkpoint))
+    }
+
+    fn writer(&self, memory_bytes: usize) -> Result<IndexWriter, SearchError> {
+        Ok(self
+            .index
+            .writer_with_num_threads(1, memory_bytes.max(MIN_MEMORY_BYTES))?)
+    }
+
+    fn document(&self, key: EventCursor, event: &Event) -> TantivyDocument {
+        let f = &self.fields;
+        let mut doc = TantivyDocument::default();
+        let text = event
+            .raw
+            .as_deref()
+            .or(event.message.as_deref())
+            .unwrap_or(&event.event_type);
+        doc.add_text(f.message, text);
+        doc.add_i64(f.time, key.timestamp);
+        doc.add_u64(f.seq, key.seq);
+        doc.add_text(f.event_type, &event.event_type);
+        if let Some(host) = &event.host {
+            doc.add_text(f.host, host);
+        }
+        if let Some(ip) = event.source_ip {
+            doc.add_text(f.ip, ip.to_string());
+        }
+        if let Some(user) = &event.username {
+            doc.add_text(f.user, user);
+        }
+        if let Some(success) = event.success {
+            doc.add_text(f.outcome, if success { "success" } else { "failure" });
+        }
+        if let Some(parser) = parser_of(event) {
+            doc.add_text(f.parser, parser);
+        }
+        if let Some(service) = &event.service {
+            doc.add_text(f.service, service);
+        }
+        if let Some(template) = event.template_id {
+            doc.add_u64(f.template, u64::from(template));
+        }
+        doc
+    }
+
+    fn commit(&self, writer: &mut IndexWriter, next_commit: u64) -> Result<(), SearchError> {
+        let payload = serde_json::to_string(&Checkpoint {
+            layout: LAYOUT,
+            next_commit,
+        })
+        .unwrap_or_default();
+        let mut prepared = writer.prepare_commit()?;
+        prepared.set_payload(&payload);
+        prepared.commit()?;
+        self.reader.reload()?;
+        self.status.indexed_below.store(next_commit, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Empties the index and adds every stored event, calling `progress(done, total)` now and
+    /// then; returns the next store commit to follow from.
+    pub fn rebuild(
+        &self,
+        store: &Store,
+        memory_bytes: usize,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<u64, SearchError> {
+        self.status.rebuilding.store(true, Ordering::Relaxed);
+        let mut writer = self.writer(memory_bytes)?;
+        writer.delete_all_documents()?;
+        let total = std::cell::Cell::new(0);
+        let mut done = 0u64;
+        let next = store.walk_events::<SearchError>(
+            |count| total.set(count),
+            |key, event| {
+                writer.add_document(self.document(key, &event))?;
+                done += 1;
+                if done % 10_000 == 0 {
+                    progress(done, total.get());
+                }
+                Ok(())
+            },
+        )?;
+        progress(done, total.get());
+        self.commit(&mut writer, next)?;
+        writer.wait_merging_threads()?;
+        store.set_indexed_below(next);
+        self.status.documents.fetch_add(done, Ordering::Relaxed);
+        self.status.rebuilding.store(false, Ordering::Relaxed);
+        Ok(next)
+    }
+
+    /// Events matching `query` (the query language of [`parse_query`]) between `from` and `to`
+    /// (µs, inclusive), newest first, strictly before `before` when continuing a page.
+    pub fn search(
+        &self,
+        query: &str,
+        from: Option<i64>,
+        to: Option<i64>,
+        before: Option<EventCursor>,
+        limit: usize,
+    ) -> Result<Vec<Hit>, SearchError> {
+        let parsed = self.parse_query(query)?;
+        let upper = match (to, before) {
+            (Some(to), Some(b)) => Some(to.min(b.timestamp)),
+            (to, b) => to.or(b.map(|b| b.timestamp)),
+        };
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, parsed)];
+        if from.is_some() || upper.is_some() {
+            let bound = |v: Option<i64>| {
+                v.map_or(std::ops::Bound::Unbounded, |v| {
+                    std::ops::Bound::Included(Term::from_field_i64(self.fields.time, v))
+                })
+            };
+            clauses.push((
+                Occur::Must,
+                Box::new(RangeQuery::new(bound(from), bound(upper))),
+            ));
+        }
+        let query = BooleanQuery::new(clauses);
+        let searcher = self.reader.searcher();
+        // Events at the cursor's own microsecond that come at or after it are skipped, so a
+        // few more are fetched than asked for.
+        let wanted = limit.min(MAX_LIMIT) + 1;
+        let mut fetch = wanted;
+        loop {
+            let top = searcher.search(
+                &query,
+                &TopDocs::with_limit(fetch).order_by_fast_field::<i64>("time", Order::Desc),
+            )?;
+            let exhausted = top.len() < fetch;
+            let mut hits: Vec<Hit> = top
+                .into_iter()
+                .map(|(time, address)| self.key_of(&searcher, time.unwrap_or_default(), address))
+                .collect::<Result<_, _>>()?;
+            hits.sort_by(|a, b| b.cmp(a));
+            if let Some(before) = before {
+                hits.retain(|hit| *hit < before);
+            }
+            if hits.len() >= wanted || exhausted {
+                hits.truncate(limit.min(MAX_LIMIT));
+                return Ok(hits);
+            }
+            fetch *= 4;
+        }
+    }
+
+    fn key_of(
+        &self,
+        searcher: &tantivy::Searcher,
+        timestamp: i64,
+        address: DocAddress,
+    ) -> Result<Hit, SearchError> {
+        let seqs = searcher
+            .segment_reader(address.segment_ord)
+            .fast_fields()
+            .u64("seq")?;
+        let seq = seqs.first(address.doc_id).unwrap_or(0);
+        Ok(EventCursor { timestamp, seq })
+    }
+
+    /// Documents in the index.
+    #[must_use]
+    pub fn document_count(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    fn parse_query(&self, text: &str) -> Result<Box<dyn Query>, SearchError> {
+        if text.trim().is_empty() {
+            return Ok(Box::new(AllQuery));
+        }
+        check_syntax(text)?;
+        let mut parser = QueryParser::for_index(&self.index, vec![self.fields.message]);
+        parser.set_conjunction_by_default();
+        parser.parse_query(text).map_err(|e| SearchError::Query {
+            message: format!("invalid query: {e}"),
+            position: 0,
+        })
+    }
+}
+
+/// The parser that read a log line, from the event's details.
+fn parser_of(event: &Event) -> Option<String> {
+    let details = event.details.as_deref()?;
+    let value: serde_json::Value = serde_json::from_str(details).ok()?;
+    value.get("parser")?.as_str().map(str::to_string)
+}
+
+fn clear_dir(dir: &Path) -> Result<(), SearchError> {
+    let failed = |e: std::io::Error| SearchError::Directory(dir.to_path_buf(), e.to_string());
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(failed)?;
+    }
+    std::fs::create_dir_all(dir).map_err(failed)
+}
+
+/// Finds what the query parser would only call a syntax error, with its position (a character
+/// offset): an unterminated phrase, an unbalanced parenthesis or range bracket, a field name
+/// the index does not have, or an operator with nothing after it.
+pub fn check_syntax(text: &str) -> Result<(), SearchError> {
+    let error = |message: String, position: usize| Err(SearchError::Query { message, position });
+    let chars: Vec<char> = text.chars().collect();
+    let mut depth: Vec<usize> = Vec::new();
+    let mut range_open: Option<usize> = None;
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
+            '"' => match chars[i + 1..].iter().position(|&c| c == '"') {
+                Some(end) => i += end + 1,
+                None => return error("a phrase is not closed: missing '\"'".into(), i),
+            },
+            '\\' => i += 1,
+            '(' => depth.push(i),
+            ')' => {
+                if depth.pop().is_none() {
+                    return error("')' closes nothing".into(), i);
+                }
+            }
+            '[' | '{' if range_open.is_none() => range_open = Some(i),
+            ']' | '}' => {
+                if range_open.take().is_none() {
+                    return error(format!("'{}' closes no range", chars[i]), i);
+                }
+            }
+            ':' => {
+                let start = chars[..i]
+                    .iter()
+                    .rposition(|c| c.is_whitespace() || matches!(c, '(' | '+' | '-'))
+                    .map_or(0, |p| p + 1);
+                let name: String = chars[start..i].iter().collect();
+                if range_open.is_none() && !name.is_empty() && !FIELDS.contains(&name.as_str()) {
+                    return error(
+                        format!(
+                            "unknown field '{name}' (fields: {})",
+                            FIELDS.join(", ")
+                        ),
+                        start,
+                    );
+                }
+                // An address with colons after a field name (`ip:2001:db8::1`) must be quoted.
+                if FIELDS.contains(&name.as_str()) {
+                    let value_end = chars[i + 1..]
+                        .iter()
+                        .position(|c| c.is_whitespace() || *c == ')')
+                        .map_or(chars.len(), |p| i + 1 + p);
+                    if chars[i + 1..value_end].contains(&':') && chars.get(i + 1) != Some(&'"') {
+                        return error(
+                            format!("a value with ':' must be quoted: {name}:\"…\""),
+                            i + 1,
+                        );
+                    }
+                    i = value_end.max(i + 1) - 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    if let Some(open) = depth.pop() {
+        return error("'(' is not closed".into(), open);
+    }
+    if let Some(open) = range_open {
+        return error("a range is not closed".into(), open);
+    }
+    let words: Vec<&str> = text.split_whitespace().collect();
+    if let Some(last) = words.last().filter(|w| matches!(**w, "AND" | "OR" | "NOT")) {
+        let position = text.chars().count() - text.trim_end().chars().count();
+        let position = text.chars().count() - position - last.chars().count();
+        return error(format!("'{last}' needs something after it"), position);
+    }
+    Ok(())
+}
+
+/// The indexer thread's handle: wakes it, and stops it (committing what it holds).
+#[derive(Debug, Clone)]
+pub struct Indexer {
+    stop: Arc<(Mutex<bool>, Condvar)>,
+}
+
+impl Indexer {
+    /// Starts following `store` into `search`: first a rebuild when the index has no usable
+    /// checkpoint, then every new commit.
+    pub fn start(
+        search: Arc<SearchIndex>,
+        store: Arc<Store>,
+        checkpoint: Option<u64>,
+        memory_bytes: usize,
+    ) -> std::io::Result<(Self, JoinHandle<()>)> {
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let indexer = Self {
+            stop: Arc::clone(&stop),
+        };
+        if checkpoint.is_none() {
+            search.status.rebuilding.store(true, Ordering::Relaxed);
+        }
+        let thread = std::thread::Builder::new()
+            .name("indexer".into())
+            .spawn(move || {
+                if let Err(e) = follow(&search, &store, checkpoint, memory_bytes, &stop) {
+                    tracing::error!(error = %e, "the search indexer stopped");
+                }
+            })?;
+        Ok((indexer, thread))
+    }
+
+    /// Asks the thread to commit what it holds and end.
+    pub fn stop(&self) {
+        let (lock, wake) = &*self.stop;
+        *lock.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        wake.notify_all();
+    }
+}
+
+fn follow(
+    search: &SearchIndex,
+    store: &Store,
+    checkpoint: Option<u64>,
+    memory_bytes: usize,
+    stop: &(Mutex<bool>, Condvar),
+) -> Result<(), SearchError> {
+    let mut next = match checkpoint {
+        Some(next) => next,
+        None => {
+            tracing::info!("building the search index from the event store");
+            let started = Instant::now();
+            let next = search.rebuild(store, memory_bytes, |done, total| {
+                tracing::info!(done, total, "indexing stored events");
+            })?;
+            tracing::info!(
+                documents = search.document_count(),
+                seconds = started.elapsed().as_secs_f64(),
+                "search index built"
+            );
+            next
+        }
+    };
+    store.set_indexed_below(next);
+    let mut writer = search.writer(memory_bytes)?;
+    // The checkpoint of the last index commit, and since when documents have waited for one.
+    let mut committed_next = next;
+    let mut waiting_since = Instant::now();
+    loop {
+        let stopping = *stop.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let committed = store.committed_since(next, ROUND_EVENTS)?;
+        let read = committed.next_commit != next;
+        if read && next == committed_next {
+            waiting_since = Instant::now();
+        }
+        for (key, event) in &committed.events {
+            writer.add_document(search.document(*key, event))?;
+        }
+        search
+            .status
+            .documents
+            .fetch_add(committed.events.len() as u64, Ordering::Relaxed);
+        next = committed.next_commit;
+        if next != committed_next && (stopping || waiting_since.elapsed() >= COMMIT_EVERY) {
+            search.commit(&mut writer, next)?;
+            store.set_indexed_below(next);
+            committed_next = next;
+        }
+        if stopping && !read {
+            return Ok(());
+        }
+        if !read {
+            let guard = stop.0.lock().unwrap_or_else(PoisonError::into_inner);
+            if !*guard {
+                let _ = stop.1.wait_timeout(guard, POLL);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn position(query: &str) -> Option<usize> {
+        match check_syntax(query) {
+            Err(SearchError::Query { position, .. }) => Some(position),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn syntax_errors_point_at_their_position() {
+        assert_eq!(position(r#""invalid user" AND ip:203.0.113.7"#), None);
+        assert_eq!(position(r#"ip:"2001:db8::1" OR user:root"#), None);
+        assert_eq!(position("time:[1 TO 2] AND (failed OR invalid)"), None);
+        assert_eq!(position(r#"failed "invalid user"#), Some(7));
+        assert_eq!(position("(failed OR invalid"), Some(0));
+        assert_eq!(position("failed)"), Some(6));
+        assert_eq!(position("failed AND bogus:x"), Some(11));
+        assert_eq!(position("ip:2001:db8::1"), Some(3));
+        assert_eq!(position("failed AND"), Some(7));
+        assert_eq!(position("time:[1 TO 2"), Some(5));
+    }
+}
