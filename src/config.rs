@@ -106,7 +106,12 @@ pub struct Options {
     #[arg(long, global = true, env = "SECURIFY_CACHE_MB", value_name = "MIB")]
     pub cache_mb: Option<usize>,
     /// Memory of the search index writer, in MiB (at least 15) [default: 32]
-    #[arg(long, global = true, env = "SECURIFY_INDEX_MEMORY_MB", value_name = "MIB")]
+    #[arg(
+        long,
+        global = true,
+        env = "SECURIFY_INDEX_MEMORY_MB",
+        value_name = "MIB"
+    )]
     pub index_memory_mb: Option<usize>,
     /// Lifetime of API access tokens (JWT) in seconds [default: 900]
     #[arg(
@@ -363,10 +368,7 @@ impl Options {
         if !(1024..=1 << 30).contains(&max_body_bytes) {
             return invalid("max_body_bytes must be between 1024 and 1073741824");
         }
-        let index_memory_mb = self.index_memory_mb.unwrap_or(DEFAULT_INDEX_MEMORY_MB);
-        if !(15..=1 << 16).contains(&index_memory_mb) {
-            return invalid("index_memory_mb must be between 15 and 65536");
-        }
+        let index_memory_mb = index_memory_mb(self.index_memory_mb)?;
         let cache_mb = self.cache_mb.unwrap_or(DEFAULT_CACHE_MB);
         if !(1..=1 << 20).contains(&cache_mb) {
             return invalid("cache_mb must be between 1 and 1048576");
@@ -556,6 +558,17 @@ fn detection_rows(settings: &Settings) -> Vec<(&'static str, String)> {
             settings.blocklist_ttl.as_secs().to_string(),
         ),
     ]
+}
+
+fn index_memory_mb(value: Option<usize>) -> Result<usize, ConfigError> {
+    let mb = value.unwrap_or(DEFAULT_INDEX_MEMORY_MB);
+    if (15..=1 << 16).contains(&mb) {
+        Ok(mb)
+    } else {
+        Err(ConfigError::Invalid(
+            "index_memory_mb must be between 15 and 65536".into(),
+        ))
+    }
 }
 
 /// The effective configuration as TOML-like lines with their sources; secrets never appear.

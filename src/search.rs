@@ -152,25 +152,23 @@ impl SearchIndex {
             .map_err(|e| SearchError::Directory(dir.to_path_buf(), e.to_string()))?;
         let directory = tantivy::directory::MmapDirectory::open(dir)
             .map_err(|e| SearchError::Directory(dir.to_path_buf(), e.to_string()))?;
-        let existing = Index::open(directory.clone()).ok().filter(|index| {
-            index.schema() == schema
-        });
-        let (index, checkpoint) = match existing {
-            Some(index) => {
-                let checkpoint = index
-                    .load_metas()?
-                    .payload
-                    .and_then(|p| serde_json::from_str::<Checkpoint>(&p).ok())
-                    .filter(|c| c.layout == LAYOUT)
-                    .map(|c| c.next_commit);
-                (index, checkpoint)
-            }
-            None => {
-                clear_dir(dir)?;
-                let directory = tantivy::directory::MmapDirectory::open(dir)
-                    .map_err(|e| SearchError::Directory(dir.to_path_buf(), e.to_string()))?;
-                (Index::create(directory, schema, tantivy::IndexSettings::default())?, None)
-            }
+        let existing = Index::open(directory.clone())
+            .ok()
+            .filter(|index| index.schema() == schema);
+        let (index, checkpoint) = if let Some(index) = existing {
+            let checkpoint = index
+                .load_metas()?
+                .payload
+                .and_then(|p| serde_json::from_str::<Checkpoint>(&p).ok())
+                .filter(|c| c.layout == LAYOUT)
+                .map(|c| c.next_commit);
+            (index, checkpoint)
+        } else {
+            clear_dir(dir)?;
+            let directory = tantivy::directory::MmapDirectory::open(dir)
+                .map_err(|e| SearchError::Directory(dir.to_path_buf(), e.to_string()))?;
+            let index = Index::create(directory, schema, tantivy::IndexSettings::default())?;
+            (index, None)
         };
         let reader = index
             .reader_builder()
@@ -241,7 +239,9 @@ impl SearchIndex {
         prepared.set_payload(&payload);
         prepared.commit()?;
         self.reader.reload()?;
-        self.status.indexed_below.store(next_commit, Ordering::Relaxed);
+        self.status
+            .indexed_below
+            .store(next_commit, Ordering::Relaxed);
         Ok(())
     }
 
@@ -263,7 +263,7 @@ impl SearchIndex {
             |key, event| {
                 writer.add_document(self.document(key, &event))?;
                 done += 1;
-                if done % 10_000 == 0 {
+                if done.is_multiple_of(10_000) {
                     progress(done, total.get());
                 }
                 Ok(())
@@ -319,7 +319,7 @@ impl SearchIndex {
             let exhausted = top.len() < fetch;
             let mut hits: Vec<Hit> = top
                 .into_iter()
-                .map(|(time, address)| self.key_of(&searcher, time.unwrap_or_default(), address))
+                .map(|(time, address)| Self::key_of(&searcher, time.unwrap_or_default(), address))
                 .collect::<Result<_, _>>()?;
             hits.sort_by(|a, b| b.cmp(a));
             if let Some(before) = before {
@@ -334,7 +334,6 @@ impl SearchIndex {
     }
 
     fn key_of(
-        &self,
         searcher: &tantivy::Searcher,
         timestamp: i64,
         address: DocAddress,
@@ -399,16 +398,10 @@ pub fn check_syntax(text: &str) -> Result<(), SearchError> {
             },
             '\\' => i += 1,
             '(' => depth.push(i),
-            ')' => {
-                if depth.pop().is_none() {
-                    return error("')' closes nothing".into(), i);
-                }
-            }
+            ')' if depth.pop().is_none() => return error("')' closes nothing".into(), i),
             '[' | '{' if range_open.is_none() => range_open = Some(i),
-            ']' | '}' => {
-                if range_open.take().is_none() {
-                    return error(format!("'{}' closes no range", chars[i]), i);
-                }
+            ']' | '}' if range_open.take().is_none() => {
+                return error(format!("'{}' closes no range", chars[i]), i);
             }
             ':' => {
                 let start = chars[..i]
@@ -418,20 +411,19 @@ pub fn check_syntax(text: &str) -> Result<(), SearchError> {
                 let name: String = chars[start..i].iter().collect();
                 if range_open.is_none() && !name.is_empty() && !FIELDS.contains(&name.as_str()) {
                     return error(
-                        format!(
-                            "unknown field '{name}' (fields: {})",
-                            FIELDS.join(", ")
-                        ),
+                        format!("unknown field '{name}' (fields: {})", FIELDS.join(", ")),
                         start,
                     );
                 }
                 // An address with colons after a field name (`ip:2001:db8::1`) must be quoted.
-                if FIELDS.contains(&name.as_str()) {
+                // Phrases, ranges and groups after the name are read by the loop itself.
+                let opens = matches!(chars.get(i + 1), Some('"' | '[' | '{' | '('));
+                if FIELDS.contains(&name.as_str()) && !opens {
                     let value_end = chars[i + 1..]
                         .iter()
                         .position(|c| c.is_whitespace() || *c == ')')
                         .map_or(chars.len(), |p| i + 1 + p);
-                    if chars[i + 1..value_end].contains(&':') && chars.get(i + 1) != Some(&'"') {
+                    if chars[i + 1..value_end].contains(&':') {
                         return error(
                             format!("a value with ':' must be quoted: {name}:\"…\""),
                             i + 1,
@@ -506,21 +498,20 @@ fn follow(
     memory_bytes: usize,
     stop: &(Mutex<bool>, Condvar),
 ) -> Result<(), SearchError> {
-    let mut next = match checkpoint {
-        Some(next) => next,
-        None => {
-            tracing::info!("building the search index from the event store");
-            let started = Instant::now();
-            let next = search.rebuild(store, memory_bytes, |done, total| {
-                tracing::info!(done, total, "indexing stored events");
-            })?;
-            tracing::info!(
-                documents = search.document_count(),
-                seconds = started.elapsed().as_secs_f64(),
-                "search index built"
-            );
-            next
-        }
+    let mut next = if let Some(next) = checkpoint {
+        next
+    } else {
+        tracing::info!("building the search index from the event store");
+        let started = Instant::now();
+        let next = search.rebuild(store, memory_bytes, |done, total| {
+            tracing::info!(done, total, "indexing stored events");
+        })?;
+        tracing::info!(
+            documents = search.document_count(),
+            seconds = started.elapsed().as_secs_f64(),
+            "search index built"
+        );
+        next
     };
     store.set_indexed_below(next);
     let mut writer = search.writer(memory_bytes)?;

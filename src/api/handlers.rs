@@ -686,7 +686,9 @@ pub async fn search(
         let bad = |what: &str| ApiError::invalid_parameter(format!("`{key}`: {what}"));
         match key.as_str() {
             "q" => text.clone_from(value),
-            "from" => from = Some(event::parse_timestamp("from", value).map_err(|e| bad(&e.reason))?),
+            "from" => {
+                from = Some(event::parse_timestamp("from", value).map_err(|e| bad(&e.reason))?);
+            }
             "to" => to = Some(event::parse_timestamp("to", value).map_err(|e| bad(&e.reason))?),
             "limit" => {
                 limit = value

@@ -177,7 +177,10 @@ impl Store {
             }
             // Rows the search index already holds.
             let indexed = self.indexed_below.load(Ordering::Relaxed);
-            if log.first()?.is_some_and(|(first, _)| first.value() < indexed) {
+            if log
+                .first()?
+                .is_some_and(|(first, _)| first.value() < indexed)
+            {
                 log.retain_in(..indexed, |_, _| false)?;
             }
         }
@@ -204,11 +207,7 @@ impl Store {
 
     /// The events of the commits numbered `from` and on, whole commits until at least
     /// `max_events` are read, with their keys: what the search index follows.
-    pub fn committed_since(
-        &self,
-        from: u64,
-        max_events: usize,
-    ) -> Result<Committed, StorageError> {
+    pub fn committed_since(&self, from: u64, max_events: usize) -> Result<Committed, StorageError> {
         let txn = self.db.begin_read()?;
         let log = txn.open_table(COMMIT_LOG)?;
         let events = txn.open_table(EVENTS)?;
@@ -275,7 +274,10 @@ impl Store {
     }
 
     /// The events at these keys, in the same order; a key whose event is gone is skipped.
-    pub fn events_at(&self, keys: &[EventCursor]) -> Result<Vec<(EventCursor, Event)>, StorageError> {
+    pub fn events_at(
+        &self,
+        keys: &[EventCursor],
+    ) -> Result<Vec<(EventCursor, Event)>, StorageError> {
         let txn = self.db.begin_read()?;
         let events = txn.open_table(EVENTS)?;
         let mut found = Vec::with_capacity(keys.len());

@@ -11,5 +11,6 @@ mod cli;
 mod common;
 mod crash;
 mod logs;
+mod search;
 mod tidy;
 mod web;

@@ -1,0 +1,246 @@
+//! Full-text search over HTTPS: the index follows what is stored, answers the query language
+//! with pages that neither repeat nor skip, refuses bad queries with the position of the error,
+//! and after a SIGKILL or the loss of its directory holds every stored event exactly once.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::common::{Start, TestServer};
+
+const LOGHUB: &str = include_str!("../data/loghub-openssh/OpenSSH_2k.log");
+
+/// Waits until the index has every stored event in it, and returns `/ready`'s index part.
+async fn caught_up(server: &TestServer) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, ready) = server.get("/ready", None).await;
+        let index = ready["index"].clone();
+        if index["lag_commits"] == 0
+            && index["rebuilding"] == false
+            && index["documents"] == ready["events"]
+        {
+            return index;
+        }
+        assert!(Instant::now() < deadline, "index never caught up: {ready}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn search(server: &TestServer, token: &str, query: &str) -> (StatusCode, Value) {
+    let response = server
+        .client
+        .get(server.url("/api/v1/search"))
+        .bearer_auth(token)
+        .query(&[("q", query), ("limit", "1000")])
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
+fn count(page: &Value) -> usize {
+    page["events"].as_array().unwrap().len()
+}
+
+async fn post_loghub(server: &TestServer, token: &str) {
+    let (status, body) = server
+        .post_raw(
+            "/api/v1/logs?year=2017",
+            Some(token),
+            "text/plain",
+            LOGHUB.to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+}
+
+#[tokio::test]
+async fn stored_lines_are_searchable_by_words_phrases_fields_and_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), Start::default()).await;
+    let token = server.api_token(&["ingest", "read"]).await;
+    post_loghub(&server, &token).await;
+    let index = caught_up(&server).await;
+    assert_eq!(index["documents"], 2000);
+
+    // The truth, counted on the file itself.
+    let lines = |pred: &dyn Fn(&str) -> bool| LOGHUB.lines().filter(|l| pred(l)).count();
+    let (status, page) = search(&server, &token, r#""invalid user""#).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(
+        count(&page),
+        lines(&|l| l.to_lowercase().contains("invalid user"))
+    );
+    let (_, page) = search(
+        &server,
+        &token,
+        r#""invalid user" AND ip:"187.141.143.180""#,
+    )
+    .await;
+    let expected =
+        lines(&|l| l.to_lowercase().contains("invalid user") && l.contains("187.141.143.180"));
+    assert!(expected > 0);
+    assert_eq!(count(&page), expected);
+    for event in page["events"].as_array().unwrap() {
+        assert_eq!(event["source_ip"], "187.141.143.180");
+    }
+    // Newest first.
+    let times: Vec<&str> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["timestamp"].as_str().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] >= w[1]), "{times:?}");
+    let (_, page) = search(&server, &token, "type:LOGIN_FAILED AND user:root").await;
+    assert!(count(&page) > 0);
+    for event in page["events"].as_array().unwrap() {
+        assert_eq!(event["event_type"], "LOGIN_FAILED");
+        assert_eq!(event["username"], "root");
+    }
+
+    // A time range: the file's first day only.
+    let response = server
+        .client
+        .get(server.url("/api/v1/search"))
+        .bearer_auth(&token)
+        .query(&[
+            ("q", "outcome:failure"),
+            ("from", "2017-12-10T00:00:00Z"),
+            ("to", "2017-12-10T23:59:59Z"),
+            ("limit", "1000"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let page: Value = response.json().await.unwrap();
+    assert!(count(&page) > 0);
+    for event in page["events"].as_array().unwrap() {
+        assert!(
+            event["timestamp"]
+                .as_str()
+                .unwrap()
+                .starts_with("2017-12-10")
+        );
+        assert_eq!(event["success"], false);
+    }
+
+    // Pages of 7 walk every hit once, in order.
+    let (_, whole) = search(&server, &token, "failed").await;
+    let whole_ids: Vec<Value> = whole["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_id"].clone())
+        .collect();
+    let mut walked = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut query = vec![("q", "failed".to_string()), ("limit", "7".to_string())];
+        if let Some(c) = &cursor {
+            query.push(("cursor", c.clone()));
+        }
+        let response = server
+            .client
+            .get(server.url("/api/v1/search"))
+            .bearer_auth(&token)
+            .query(&query)
+            .send()
+            .await
+            .unwrap();
+        let page: Value = response.json().await.unwrap();
+        walked.extend(
+            page["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["event_id"].clone()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(walked, whole_ids);
+}
+
+#[tokio::test]
+async fn bad_queries_are_refused_with_the_position_of_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), Start::default()).await;
+    let token = server.api_token(&["ingest", "read"]).await;
+    post_loghub(&server, &token).await;
+    caught_up(&server).await;
+    for (query, position, says) in [
+        (r#"failed "invalid user"#, 7, "phrase is not closed"),
+        ("(failed OR invalid", 0, "'(' is not closed"),
+        ("failed AND bogus:x", 11, "unknown field 'bogus'"),
+        ("ip:2001:db8::1", 3, "must be quoted"),
+        ("failed AND", 7, "needs something after it"),
+    ] {
+        let (status, body) = search(&server, &token, query).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert_eq!(body["error"]["code"], "invalid_query");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("at character {position} ")) && message.contains(says),
+            "{query}: {message}"
+        );
+    }
+    let (status, body) = server
+        .get("/api/v1/search?q=failed&limit=0", Some(&token))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = server
+        .get("/api/v1/search?q=failed&cursor=xyz", Some(&token))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, _) = server.get("/api/v1/search?q=failed", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Nothing stored was touched by the refusals.
+    let (_, ready) = server.get("/ready", None).await;
+    assert_eq!(ready["events"], 2000);
+    let (_, page) = search(&server, &token, "").await;
+    assert_eq!(count(&page), 1000);
+}
+
+#[tokio::test]
+async fn the_index_holds_every_event_once_after_a_sigkill_and_after_its_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = TestServer::start(dir.path(), Start::default()).await;
+    let token = server.api_token(&["ingest", "read"]).await;
+    let lines: Vec<&str> = LOGHUB.lines().collect();
+    // Several commits, the last ones killed before the index may have committed them.
+    for chunk in lines.chunks(250) {
+        let body: String = chunk.iter().flat_map(|l| [*l, "\n"]).collect();
+        let (status, _) = server
+            .post_raw("/api/v1/logs?year=2017", Some(&token), "text/plain", body)
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+    }
+    server.kill();
+
+    let mut server = TestServer::start(dir.path(), Start::default()).await;
+    let index = caught_up(&server).await;
+    assert_eq!(index["documents"], 2000);
+    let (_, page) = search(&server, &token, "").await;
+    assert_eq!(count(&page), 1000);
+    let (_, ready) = server.get("/ready", None).await;
+    assert_eq!(ready["events"], 2000);
+    assert_eq!(server.terminate().code(), Some(0));
+
+    // The index directory lost: rebuilt from the store on start.
+    std::fs::remove_dir_all(server.data_dir().join("index")).unwrap();
+    let server = TestServer::start(dir.path(), Start::default()).await;
+    let index = caught_up(&server).await;
+    assert_eq!(index["documents"], 2000);
+    let (_, page) = search(&server, &token, r#""POSSIBLE BREAK-IN ATTEMPT""#).await;
+    let expected = LOGHUB
+        .lines()
+        .filter(|l| l.contains("POSSIBLE BREAK-IN ATTEMPT"))
+        .count();
+    assert_eq!(count(&page), expected);
+}
