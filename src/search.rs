@@ -21,7 +21,10 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tantivy::collector::TopDocs;
 use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, RangeQuery};
-use tantivy::schema::{FAST, Field, INDEXED, STRING, Schema, TEXT};
+use tantivy::schema::{
+    FAST, Field, INDEXED, IndexRecordOption, STRING, Schema, TEXT, TextFieldIndexing, TextOptions,
+};
+use tantivy::tokenizer::{LowerCaser, RawTokenizer, TextAnalyzer};
 use tantivy::{
     DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term,
 };
@@ -30,7 +33,7 @@ use crate::event::Event;
 use crate::storage::{EventCursor, StorageError, Store};
 
 /// Layout of the index this binary writes; an index of another layout is rebuilt.
-const LAYOUT: u32 = 1;
+const LAYOUT: u32 = 2;
 /// Events read from the store per round of the indexer.
 const ROUND_EVENTS: usize = 20_000;
 /// Longest time indexed events wait for an index commit (they are searchable after it).
@@ -88,22 +91,41 @@ pub const FIELDS: [&str; 10] = [
     "message", "time", "host", "ip", "user", "type", "outcome", "parser", "service", "template",
 ];
 
+/// The tokenizer of exact values that ignore case (hosts, types, addresses): the whole value,
+/// lower-cased, when indexed and when queried.
+const EXACT_ANY_CASE: &str = "exact_any_case";
+
 fn schema() -> (Schema, Fields) {
     let mut builder = Schema::builder();
+    let any_case = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(EXACT_ANY_CASE)
+            .set_index_option(IndexRecordOption::Basic),
+    );
     let fields = Fields {
         message: builder.add_text_field("message", TEXT),
         time: builder.add_i64_field("time", INDEXED | FAST),
         seq: builder.add_u64_field("seq", FAST),
-        host: builder.add_text_field("host", STRING),
-        ip: builder.add_text_field("ip", STRING),
+        host: builder.add_text_field("host", any_case.clone()),
+        ip: builder.add_text_field("ip", any_case.clone()),
+        // Account names are case-sensitive on the systems that log them.
         user: builder.add_text_field("user", STRING),
-        event_type: builder.add_text_field("type", STRING),
-        outcome: builder.add_text_field("outcome", STRING),
-        parser: builder.add_text_field("parser", STRING),
-        service: builder.add_text_field("service", STRING),
+        event_type: builder.add_text_field("type", any_case.clone()),
+        outcome: builder.add_text_field("outcome", any_case.clone()),
+        parser: builder.add_text_field("parser", any_case.clone()),
+        service: builder.add_text_field("service", any_case),
         template: builder.add_u64_field("template", INDEXED),
     };
     (builder.build(), fields)
+}
+
+fn register_tokenizers(index: &Index) {
+    index.tokenizers().register(
+        EXACT_ANY_CASE,
+        TextAnalyzer::builder(RawTokenizer::default())
+            .filter(LowerCaser)
+            .build(),
+    );
 }
 
 /// Progress of the index, for `/ready` and the system page.
@@ -170,6 +192,7 @@ impl SearchIndex {
             let index = Index::create(directory, schema, tantivy::IndexSettings::default())?;
             (index, None)
         };
+        register_tokenizers(&index);
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -359,7 +382,15 @@ impl SearchIndex {
         check_syntax(text)?;
         let mut parser = QueryParser::for_index(&self.index, vec![self.fields.message]);
         parser.set_conjunction_by_default();
-        parser.parse_query(text).map_err(|e| SearchError::Query {
+        let text = excluding_prefixes(text);
+        let parsed = match parser.parse_query(&text) {
+            // `NOT root` alone: every event but those.
+            Err(tantivy::query::QueryParserError::AllButQueryForbidden) => {
+                parser.parse_query(&format!("* {text}"))
+            }
+            other => other,
+        };
+        parsed.map_err(|e| SearchError::Query {
             message: format!("invalid query: {e}"),
             position: 0,
         })
@@ -371,6 +402,35 @@ fn parser_of(event: &Event) -> Option<String> {
     let details = event.details.as_deref()?;
     let value: serde_json::Value = serde_json::from_str(details).ok()?;
     value.get("parser")?.as_str().map(str::to_string)
+}
+
+/// `NOT x` as `-x`, outside phrases: the query parser reads `a AND NOT b` as `a` and a clause
+/// matching nothing, while `a AND -b` means what is meant.
+fn excluding_prefixes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_phrase = false;
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        let at_word_start = out
+            .chars()
+            .last()
+            .is_none_or(|p| p.is_whitespace() || p == '(');
+        if !in_phrase
+            && at_word_start
+            && rest.starts_with("NOT")
+            && rest[3..].starts_with(char::is_whitespace)
+        {
+            out.push('-');
+            rest = rest[3..].trim_start();
+            continue;
+        }
+        if c == '"' {
+            in_phrase = !in_phrase;
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
 }
 
 fn clear_dir(dir: &Path) -> Result<(), SearchError> {
@@ -559,6 +619,14 @@ mod tests {
             Err(SearchError::Query { position, .. }) => Some(position),
             _ => None,
         }
+    }
+
+    #[test]
+    fn not_becomes_a_prefix_outside_phrases() {
+        assert_eq!(excluding_prefixes("a AND NOT b"), "a AND -b");
+        assert_eq!(excluding_prefixes("NOT (a OR b)"), "-(a OR b)");
+        assert_eq!(excluding_prefixes(r#""do NOT touch" NOTE"#), r#""do NOT touch" NOTE"#);
+        assert_eq!(excluding_prefixes("(NOT  a)"), "(-a)");
     }
 
     #[test]

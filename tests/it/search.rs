@@ -102,6 +102,22 @@ async fn stored_lines_are_searchable_by_words_phrases_fields_and_time() {
         assert_eq!(event["username"], "root");
     }
 
+    // Types, hosts and outcomes ignore case; a query of only NOT terms means all but those.
+    let (_, upper) = search(&server, &token, "type:LOGIN_FAILED AND host:LabSZ").await;
+    let (_, lower) = search(&server, &token, "type:login_failed AND host:labsz").await;
+    assert!(count(&upper) > 0);
+    assert_eq!(upper, lower);
+    let (_, root) = search(&server, &token, "user:root").await;
+    let (_, root_failed) = search(&server, &token, "user:root AND failed").await;
+    let (_, root_other) = search(&server, &token, "user:root AND NOT failed").await;
+    assert_eq!(count(&root_failed) + count(&root_other), count(&root));
+    let (status, not_failed) = search(&server, &token, "-failed").await;
+    assert_eq!(status, StatusCode::OK, "{not_failed}");
+    assert!(count(&not_failed) > 0);
+    for event in not_failed["events"].as_array().unwrap() {
+        assert!(!event["raw"].as_str().unwrap().to_lowercase().contains("failed"));
+    }
+
     // A time range: the file's first day only.
     let response = server
         .client
