@@ -65,6 +65,8 @@ enum Command {
         #[command(flatten)]
         config: ConfigArgs,
     },
+    /// Rebuild the search index from the event store (on a stopped data directory)
+    Reindex(ConfigArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -214,7 +216,55 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Import { import, config } => {
             crate::import::run(&resolve(config, leaf)?, import.into())
         }
+        Command::Reindex(args) => reindex(&resolve(args, leaf)?),
     }
+}
+
+/// `securify reindex`: the index rebuilt from the store, with a progress bar.
+fn reindex(settings: &Settings) -> anyhow::Result<ExitCode> {
+    let socket = settings.admin_socket_path();
+    if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+        anyhow::bail!(
+            "a server is running on {} (admin socket {}): stop it first; a server also \
+             rebuilds a missing or damaged index by itself when it starts",
+            settings.data_dir.display(),
+            socket.display()
+        );
+    }
+    let path = settings.database_path();
+    if !path.exists() {
+        anyhow::bail!(
+            "no database at {} (run `securify serve` once, or pass --data-dir)",
+            path.display()
+        );
+    }
+    let store = Store::open(&path, settings.cache_bytes)?;
+    let dir = crate::search::index_dir(&settings.data_dir);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)
+            .with_context(|| format!("cannot remove the old index {}", dir.display()))?;
+    }
+    let (search, _) = crate::search::SearchIndex::open(&dir)?;
+    let started = std::time::Instant::now();
+    let bar = indicatif::ProgressBar::new(0);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} events {per_sec} eta {eta}")
+    {
+        bar.set_style(style);
+    }
+    search.rebuild(&store, settings.index_memory_bytes, |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })?;
+    bar.finish_and_clear();
+    let documents = search.document_count();
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "indexed {documents} events in {seconds:.1} s ({:.0} events/s) into {}",
+        documents as f64 / seconds.max(1e-9),
+        dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn explain(args: &ExplainArgs) -> anyhow::Result<ExitCode> {

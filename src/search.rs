@@ -625,7 +625,10 @@ mod tests {
     fn not_becomes_a_prefix_outside_phrases() {
         assert_eq!(excluding_prefixes("a AND NOT b"), "a AND -b");
         assert_eq!(excluding_prefixes("NOT (a OR b)"), "-(a OR b)");
-        assert_eq!(excluding_prefixes(r#""do NOT touch" NOTE"#), r#""do NOT touch" NOTE"#);
+        assert_eq!(
+            excluding_prefixes(r#""do NOT touch" NOTE"#),
+            r#""do NOT touch" NOTE"#
+        );
         assert_eq!(excluding_prefixes("(NOT  a)"), "(-a)");
     }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::common::{Start, TestServer};
+use crate::common::{Start, TestServer, cli};
 
 const LOGHUB: &str = include_str!("../data/loghub-openssh/OpenSSH_2k.log");
 
@@ -115,7 +115,13 @@ async fn stored_lines_are_searchable_by_words_phrases_fields_and_time() {
     assert_eq!(status, StatusCode::OK, "{not_failed}");
     assert!(count(&not_failed) > 0);
     for event in not_failed["events"].as_array().unwrap() {
-        assert!(!event["raw"].as_str().unwrap().to_lowercase().contains("failed"));
+        assert!(
+            !event["raw"]
+                .as_str()
+                .unwrap()
+                .to_lowercase()
+                .contains("failed")
+        );
     }
 
     // A time range: the file's first day only.
@@ -259,4 +265,32 @@ async fn the_index_holds_every_event_once_after_a_sigkill_and_after_its_loss() {
         .filter(|l| l.contains("POSSIBLE BREAK-IN ATTEMPT"))
         .count();
     assert_eq!(count(&page), expected);
+}
+
+#[tokio::test]
+async fn reindex_rebuilds_a_stopped_data_directory_and_refuses_a_running_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = TestServer::start(dir.path(), Start::default()).await;
+    let token = server.api_token(&["ingest", "read"]).await;
+    post_loghub(&server, &token).await;
+    caught_up(&server).await;
+    let (status, _, stderr) = cli(dir.path(), &["reindex"], None);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("stop it first"), "{stderr}");
+    let (_, before) = search(&server, &token, r#""invalid user""#).await;
+    assert_eq!(server.terminate().code(), Some(0));
+
+    let (status, _, stderr) = cli(dir.path(), &["reindex"], None);
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("indexed 2000 events"), "{stderr}");
+    let server = TestServer::start(dir.path(), Start::default()).await;
+    let index = caught_up(&server).await;
+    assert_eq!(index["documents"], 2000);
+    let (_, after) = search(&server, &token, r#""invalid user""#).await;
+    assert_eq!(after, before);
+
+    let empty = tempfile::tempdir().unwrap();
+    let (status, _, stderr) = cli(empty.path(), &["reindex"], None);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no database"), "{stderr}");
 }
