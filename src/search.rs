@@ -33,11 +33,11 @@ use crate::event::Event;
 use crate::storage::{EventCursor, StorageError, Store};
 
 /// Layout of the index this binary writes; an index of another layout is rebuilt.
-const LAYOUT: u32 = 2;
+const LAYOUT: u32 = 3;
 /// Events read from the store per round of the indexer.
-const ROUND_EVENTS: usize = 20_000;
+const ROUND_EVENTS: usize = 5_000;
 /// Longest time indexed events wait for an index commit (they are searchable after it).
-const COMMIT_EVERY: Duration = Duration::from_millis(500);
+const COMMIT_EVERY: Duration = Duration::from_secs(1);
 /// How often the indexer looks for new commits when it has caught up.
 const POLL: Duration = Duration::from_millis(100);
 /// Smallest writer budget tantivy accepts.
@@ -100,7 +100,8 @@ fn schema() -> (Schema, Fields) {
     let any_case = TextOptions::default().set_indexing_options(
         TextFieldIndexing::default()
             .set_tokenizer(EXACT_ANY_CASE)
-            .set_index_option(IndexRecordOption::Basic),
+            .set_index_option(IndexRecordOption::Basic)
+            .set_fieldnorms(false),
     );
     let fields = Fields {
         message: builder.add_text_field("message", TEXT),
@@ -219,11 +220,13 @@ impl SearchIndex {
     fn document(&self, key: EventCursor, event: &Event) -> TantivyDocument {
         let f = &self.fields;
         let mut doc = TantivyDocument::default();
-        let text = event
-            .raw
-            .as_deref()
-            .or(event.message.as_deref())
-            .unwrap_or(&event.event_type);
+        // A log line without its syslog header: its time, host and program are fields of
+        // their own, and indexing them as words would double the work of every line.
+        let text = match (&event.raw, &event.message) {
+            (Some(raw), _) => crate::ingest::parse::syslog::split(raw).message,
+            (None, Some(message)) => message,
+            (None, None) => &event.event_type,
+        };
         doc.add_text(f.message, text);
         doc.add_i64(f.time, key.timestamp);
         doc.add_u64(f.seq, key.seq);
@@ -397,11 +400,14 @@ impl SearchIndex {
     }
 }
 
-/// The parser that read a log line, from the event's details.
+/// The parser that read a log line, from the event's details (read for that key only).
 fn parser_of(event: &Event) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Details {
+        parser: Option<String>,
+    }
     let details = event.details.as_deref()?;
-    let value: serde_json::Value = serde_json::from_str(details).ok()?;
-    value.get("parser")?.as_str().map(str::to_string)
+    serde_json::from_str::<Details>(details).ok()?.parser
 }
 
 /// `NOT x` as `-x`, outside phrases: the query parser reads `a AND NOT b` as `a` and a clause
