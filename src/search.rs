@@ -42,6 +42,14 @@ const COMMIT_EVERY: Duration = Duration::from_secs(1);
 const POLL: Duration = Duration::from_millis(100);
 /// Smallest writer budget tantivy accepts.
 pub const MIN_MEMORY_BYTES: usize = 15 << 20;
+/// The recent spans of event time a search looks in before the whole range: an hour, a day,
+/// a week, thirty days.
+const RECENT_SPANS: [i64; 4] = [
+    3_600_000_000,
+    86_400_000_000,
+    7 * 86_400_000_000,
+    30 * 86_400_000_000,
+];
 /// Most hits one search returns.
 pub const MAX_LIMIT: usize = 1_000;
 
@@ -319,7 +327,38 @@ impl SearchIndex {
             (Some(to), Some(b)) => Some(to.min(b.timestamp)),
             (to, b) => to.or(b.map(|b| b.timestamp)),
         };
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, parsed)];
+        let limit = limit.min(MAX_LIMIT);
+        let searcher = self.reader.searcher();
+        // Newest first: the most recent spans are tried before the whole range, so that a
+        // common word is not ranked over all time when the last hour holds a page of it. When
+        // a span holds `limit` hits, every hit outside it is older, so the page is the same.
+        if let Some(anchor) = upper.or_else(|| newest_time(&searcher)) {
+            for span in RECENT_SPANS {
+                let lower = anchor.saturating_sub(span);
+                if from.is_some_and(|from| from >= lower) {
+                    break;
+                }
+                let hits = self.top(&searcher, &*parsed, Some(lower), upper, before, limit)?;
+                if hits.len() >= limit {
+                    return Ok(hits);
+                }
+            }
+        }
+        self.top(&searcher, &*parsed, from, upper, before, limit)
+    }
+
+    /// The newest `limit` hits of `parsed` between `from` and `upper` (µs, inclusive),
+    /// strictly before `before`.
+    fn top(
+        &self,
+        searcher: &tantivy::Searcher,
+        parsed: &dyn Query,
+        from: Option<i64>,
+        upper: Option<i64>,
+        before: Option<EventCursor>,
+        limit: usize,
+    ) -> Result<Vec<Hit>, SearchError> {
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, parsed.box_clone())];
         if from.is_some() || upper.is_some() {
             let bound = |v: Option<i64>| {
                 v.map_or(std::ops::Bound::Unbounded, |v| {
@@ -332,10 +371,9 @@ impl SearchIndex {
             ));
         }
         let query = BooleanQuery::new(clauses);
-        let searcher = self.reader.searcher();
         // Events at the cursor's own microsecond that come at or after it are skipped, so a
         // few more are fetched than asked for.
-        let wanted = limit.min(MAX_LIMIT) + 1;
+        let wanted = limit + 1;
         let mut fetch = wanted;
         loop {
             let top = searcher.search(
@@ -345,14 +383,14 @@ impl SearchIndex {
             let exhausted = top.len() < fetch;
             let mut hits: Vec<Hit> = top
                 .into_iter()
-                .map(|(time, address)| Self::key_of(&searcher, time.unwrap_or_default(), address))
+                .map(|(time, address)| Self::key_of(searcher, time.unwrap_or_default(), address))
                 .collect::<Result<_, _>>()?;
             hits.sort_by(|a, b| b.cmp(a));
             if let Some(before) = before {
                 hits.retain(|hit| *hit < before);
             }
             if hits.len() >= wanted || exhausted {
-                hits.truncate(limit.min(MAX_LIMIT));
+                hits.truncate(limit);
                 return Ok(hits);
             }
             fetch *= 4;
@@ -398,6 +436,17 @@ impl SearchIndex {
             position: 0,
         })
     }
+}
+
+/// The newest event time in the index, from each segment's column bounds (no document is read).
+fn newest_time(searcher: &tantivy::Searcher) -> Option<i64> {
+    searcher
+        .segment_readers()
+        .iter()
+        .filter(|segment| segment.num_docs() > 0)
+        .filter_map(|segment| segment.fast_fields().i64("time").ok())
+        .map(|column| column.max_value())
+        .max()
 }
 
 /// The parser that read a log line, from the event's details (read for that key only).
