@@ -231,14 +231,7 @@ fn reindex(settings: &Settings) -> anyhow::Result<ExitCode> {
             socket.display()
         );
     }
-    let path = settings.database_path();
-    if !path.exists() {
-        anyhow::bail!(
-            "no database at {} (run `securify serve` once, or pass --data-dir)",
-            path.display()
-        );
-    }
-    let store = Store::open(&path, settings.cache_bytes)?;
+    let store = open_existing_store(settings)?;
     let dir = crate::search::index_dir(&settings.data_dir);
     if dir.exists() {
         std::fs::remove_dir_all(&dir)
@@ -337,14 +330,21 @@ fn call(settings: &Settings, request: AdminRequest) -> anyhow::Result<AdminRespo
     {
         return Ok(response);
     }
-    if !settings.database_path().exists() {
+    let store = open_existing_store(settings)?;
+    Ok(admin::respond(admin::execute(&store, None, request)))
+}
+
+/// The store of a data directory that has one, for the commands that work on a stopped
+/// server; a clear error when there is none (rather than creating an empty one).
+pub(crate) fn open_existing_store(settings: &Settings) -> anyhow::Result<Store> {
+    let path = settings.database_path();
+    if !path.exists() {
         anyhow::bail!(
             "no database at {} (run `securify serve` once, or pass --data-dir)",
-            settings.database_path().display()
+            path.display()
         );
     }
-    let store = Store::open(&settings.database_path(), settings.cache_bytes)?;
-    Ok(admin::respond(admin::execute(&store, None, request)))
+    Ok(Store::open(&path, settings.cache_bytes)?)
 }
 
 fn expect_ok(response: AdminResponse) -> anyhow::Result<AdminResponse> {

@@ -99,14 +99,7 @@ impl Target {
     }
 
     fn direct(settings: &Settings) -> anyhow::Result<Self> {
-        let path = settings.database_path();
-        if !path.exists() {
-            anyhow::bail!(
-                "no database at {} (run `securify serve` once, or pass --data-dir)",
-                path.display()
-            );
-        }
-        let store = Store::open(&path, settings.cache_bytes)?;
+        let store = crate::cli::open_existing_store(settings)?;
         let miner = logs::load_miner(&store)?;
         // The same state a starting server has: an attack under way counts across imports.
         let geo = crate::app::load_geo(settings)?;
