@@ -9,7 +9,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::dto::{
     self, AlertDto, AlertStatusRequest, EventDto, EventPageDto, IngestReply, LoginReply,
@@ -740,6 +740,79 @@ pub async fn search(
         events: events.into_iter().map(|(_, e)| EventDto::from(e)).collect(),
         next_cursor,
     }))
+}
+
+/// Most buckets one timeline returns.
+const MAX_BUCKETS: i64 = 10_080;
+
+/// `GET /api/v1/stats/timeline`: events, failures and successes per bucket of event time,
+/// from the per-minute counts stored with the events.
+pub async fn timeline(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Permission::Read)?;
+    let now = crate::now_micros();
+    let (mut from, mut to, mut step) = (now - 3_600_000_000, now, 1i64);
+    for (key, value) in &params {
+        let bad = |what: &str| ApiError::invalid_parameter(format!("`{key}`: {what}"));
+        match key.as_str() {
+            "from" => from = event::parse_timestamp("from", value).map_err(|e| bad(&e.reason))?,
+            "to" => to = event::parse_timestamp("to", value).map_err(|e| bad(&e.reason))?,
+            "step_minutes" => {
+                step = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_BUCKETS).contains(n))
+                    .ok_or_else(|| bad(&format!("expected a number from 1 to {MAX_BUCKETS}")))?;
+            }
+            _ => {
+                return Err(ApiError::invalid_parameter(format!(
+                    "unknown parameter `{key}` (expected from, to, step_minutes)"
+                )));
+            }
+        }
+    }
+    if from > to {
+        return Err(ApiError::invalid_parameter("`from` is after `to`"));
+    }
+    let minute = 60_000_000i64;
+    let first = from.div_euclid(minute).div_euclid(step) * step;
+    let last = to.div_euclid(minute).div_euclid(step) * step;
+    if (last - first) / step + 1 > MAX_BUCKETS {
+        return Err(ApiError::invalid_parameter(format!(
+            "more than {MAX_BUCKETS} buckets: narrow `from`/`to` or raise `step_minutes`"
+        )));
+    }
+    let store = state.store.clone();
+    let counts = tokio::task::spawn_blocking(move || store.minute_counts(from, to))
+        .await
+        .map_err(|e| ApiError::internal(&e))??;
+    let mut buckets: std::collections::BTreeMap<i64, [u64; 3]> = (0..=(last - first) / step)
+        .map(|i| (first + i * step, [0; 3]))
+        .collect();
+    for ((minute, series), count) in counts.0 {
+        let bucket = minute.div_euclid(step) * step;
+        if let (Some(slot), Some(i)) = (
+            buckets.get_mut(&bucket),
+            crate::storage::SERIES.iter().position(|s| *s == series),
+        ) {
+            slot[i] += count;
+        }
+    }
+    let buckets: Vec<Value> = buckets
+        .into_iter()
+        .map(|(start, [events, failures, successes])| {
+            json!({
+                "start": event::format_timestamp(start * minute),
+                "events": events,
+                "failures": failures,
+                "successes": successes,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "step_minutes": step, "buckets": buckets })))
 }
 
 pub async fn get_event(

@@ -23,7 +23,10 @@ pub use alerts::{
     merge_evidence,
 };
 pub use error::StorageError;
-pub use events::{AppendOutcome, Committed, EncodedEvent, EventCursor, EventPage, EventQuery};
+pub use events::{
+    AppendOutcome, Committed, EncodedEvent, EventCursor, EventPage, EventQuery, MinuteCounts,
+    SERIES,
+};
 pub use templates::TemplateRecord;
 pub use users::{
     RefreshRecord, RefreshRotation, Role, Scope, SessionRecord, TokenRecord, UserRecord,
@@ -127,6 +130,7 @@ impl Store {
             txn.open_table(tables::EVENTS)?;
             txn.open_table(tables::EVENT_IDS)?;
             txn.open_table(tables::COMMIT_LOG)?;
+            txn.open_table(tables::MINUTE_COUNTS)?;
             txn.open_table(tables::USERS)?;
             txn.open_table(tables::API_TOKENS)?;
             txn.open_table(tables::SESSIONS)?;

@@ -294,3 +294,75 @@ async fn reindex_rebuilds_a_stopped_data_directory_and_refuses_a_running_one() {
     assert_eq!(status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("no database"), "{stderr}");
 }
+
+/// Counts events matching the query string of `GET /api/v1/events`, following every page.
+async fn count_events(server: &TestServer, token: &str, filter: &str) -> u64 {
+    let mut total = 0;
+    let mut cursor = String::new();
+    loop {
+        let path = format!("/api/v1/events?limit=1000&{filter}{cursor}");
+        let (status, page) = server.get(&path, Some(token)).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        total += page["events"].as_array().unwrap().len() as u64;
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => return total,
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_timeline_counts_what_is_stored_and_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), Start::default()).await;
+    let token = server.api_token(&["ingest", "read"]).await;
+    post_loghub(&server, &token).await;
+    // Sent again: all duplicates, counted nowhere.
+    post_loghub(&server, &token).await;
+    let day = "from=2017-12-10T00:00:00Z&to=2017-12-10T23:59:59Z";
+    let (status, timeline) = server
+        .get(
+            &format!("/api/v1/stats/timeline?{day}&step_minutes=60"),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{timeline}");
+    let buckets = timeline["buckets"].as_array().unwrap();
+    assert_eq!(buckets.len(), 24);
+    assert_eq!(buckets[0]["start"], "2017-12-10T00:00:00Z");
+    let sum = |series: &str| {
+        buckets
+            .iter()
+            .map(|b| b[series].as_u64().unwrap())
+            .sum::<u64>()
+    };
+    assert_eq!(sum("events"), count_events(&server, &token, day).await);
+    assert_eq!(
+        sum("failures"),
+        count_events(&server, &token, &format!("{day}&success=false")).await
+    );
+    assert_eq!(
+        sum("successes"),
+        count_events(&server, &token, &format!("{day}&success=true")).await
+    );
+    assert!(sum("events") > 0 && sum("failures") > 0);
+
+    for (query, says) in [
+        ("step_minutes=0", "step_minutes"),
+        (
+            "from=2017-01-01T00:00:00Z&to=2018-01-01T00:00:00Z",
+            "buckets",
+        ),
+        ("from=2018-01-01T00:00:00Z&to=2017-01-01T00:00:00Z", "after"),
+        ("bogus=1", "unknown parameter"),
+    ] {
+        let (status, body) = server
+            .get(&format!("/api/v1/stats/timeline?{query}"), Some(&token))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(says),
+            "{body}"
+        );
+    }
+}
