@@ -27,7 +27,7 @@ use crate::ingest::logs::{self, LogOptions};
 use crate::ingest::parse::{self, LineClock};
 use crate::search::SearchError;
 use crate::state::AppState;
-use crate::storage::{AlertNote, AlertQuery, AlertStatus, EncodedEvent, EventQuery};
+use crate::storage::{AlertNote, AlertQuery, AlertStatus, EncodedEvent, EventCursor, EventQuery};
 
 /// Bodies above this size are decoded on the blocking pool instead of an executor thread.
 const INLINE_DECODE_BYTES: usize = 256 * 1024;
@@ -598,6 +598,30 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
+/// A time parameter (RFC 3339) in µs.
+fn time_param(key: &'static str, value: &str) -> Result<i64, ApiError> {
+    event::parse_timestamp(key, value)
+        .map_err(|e| ApiError::invalid_parameter(format!("`{key}`: {}", e.reason)))
+}
+
+/// A page size from 1 to [`MAX_LIMIT`].
+fn limit_param(key: &str, value: &str) -> Result<usize, ApiError> {
+    value
+        .parse()
+        .ok()
+        .filter(|n| (1..=MAX_LIMIT).contains(n))
+        .ok_or_else(|| {
+            ApiError::invalid_parameter(format!("`{key}`: expected a number from 1 to {MAX_LIMIT}"))
+        })
+}
+
+/// A cursor from a previous page of events.
+fn cursor_param(key: &str, value: &str) -> Result<EventCursor, ApiError> {
+    dto::decode_cursor(value).ok_or_else(|| {
+        ApiError::invalid_parameter(format!("`{key}`: not a cursor from a previous page"))
+    })
+}
+
 /// Parses the query string of `GET /api/v1/events` into an [`EventQuery`].
 fn event_query(params: &HashMap<String, String>) -> Result<EventQuery, ApiError> {
     let mut query = EventQuery {
@@ -607,13 +631,8 @@ fn event_query(params: &HashMap<String, String>) -> Result<EventQuery, ApiError>
     for (key, value) in params {
         let bad = |what: &str| ApiError::invalid_parameter(format!("`{key}`: {what}"));
         match key.as_str() {
-            "from" => {
-                query.from =
-                    Some(event::parse_timestamp("from", value).map_err(|e| bad(&e.reason))?);
-            }
-            "to" => {
-                query.to = Some(event::parse_timestamp("to", value).map_err(|e| bad(&e.reason))?);
-            }
+            "from" => query.from = Some(time_param("from", value)?),
+            "to" => query.to = Some(time_param("to", value)?),
             "source_ip" => {
                 query.source_ip =
                     Some(event::parse_ip("source_ip", value).map_err(|e| bad(&e.reason))?);
@@ -627,19 +646,8 @@ fn event_query(params: &HashMap<String, String>) -> Result<EventQuery, ApiError>
                     _ => return Err(bad("expected true or false")),
                 });
             }
-            "limit" => {
-                query.limit = value
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_LIMIT).contains(n))
-                    .ok_or_else(|| bad(&format!("expected a number from 1 to {MAX_LIMIT}")))?;
-            }
-            "cursor" => {
-                query.before = Some(
-                    dto::decode_cursor(value)
-                        .ok_or_else(|| bad("not a cursor from a previous page"))?,
-                );
-            }
+            "limit" => query.limit = limit_param(key, value)?,
+            "cursor" => query.before = Some(cursor_param(key, value)?),
             _ => {
                 return Err(ApiError::invalid_parameter(format!(
                     "unknown parameter `{key}` (expected from, to, source_ip, username, event_type, success, limit, cursor)"
@@ -683,26 +691,12 @@ pub async fn search(
     let mut limit = DEFAULT_LIMIT;
     let (mut from, mut to, mut before) = (None, None, None);
     for (key, value) in &params {
-        let bad = |what: &str| ApiError::invalid_parameter(format!("`{key}`: {what}"));
         match key.as_str() {
             "q" => text.clone_from(value),
-            "from" => {
-                from = Some(event::parse_timestamp("from", value).map_err(|e| bad(&e.reason))?);
-            }
-            "to" => to = Some(event::parse_timestamp("to", value).map_err(|e| bad(&e.reason))?),
-            "limit" => {
-                limit = value
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_LIMIT).contains(n))
-                    .ok_or_else(|| bad(&format!("expected a number from 1 to {MAX_LIMIT}")))?;
-            }
-            "cursor" => {
-                before = Some(
-                    dto::decode_cursor(value)
-                        .ok_or_else(|| bad("not a cursor from a previous page"))?,
-                );
-            }
+            "from" => from = Some(time_param("from", value)?),
+            "to" => to = Some(time_param("to", value)?),
+            "limit" => limit = limit_param(key, value)?,
+            "cursor" => before = Some(cursor_param(key, value)?),
             _ => {
                 return Err(ApiError::invalid_parameter(format!(
                     "unknown parameter `{key}` (expected q, from, to, limit, cursor)"
@@ -756,16 +750,19 @@ pub async fn timeline(
     let now = crate::now_micros();
     let (mut from, mut to, mut step) = (now - 3_600_000_000, now, 1i64);
     for (key, value) in &params {
-        let bad = |what: &str| ApiError::invalid_parameter(format!("`{key}`: {what}"));
         match key.as_str() {
-            "from" => from = event::parse_timestamp("from", value).map_err(|e| bad(&e.reason))?,
-            "to" => to = event::parse_timestamp("to", value).map_err(|e| bad(&e.reason))?,
+            "from" => from = time_param("from", value)?,
+            "to" => to = time_param("to", value)?,
             "step_minutes" => {
                 step = value
                     .parse()
                     .ok()
                     .filter(|n| (1..=MAX_BUCKETS).contains(n))
-                    .ok_or_else(|| bad(&format!("expected a number from 1 to {MAX_BUCKETS}")))?;
+                    .ok_or_else(|| {
+                        ApiError::invalid_parameter(format!(
+                            "`{key}`: expected a number from 1 to {MAX_BUCKETS}"
+                        ))
+                    })?;
             }
             _ => {
                 return Err(ApiError::invalid_parameter(format!(
