@@ -739,8 +739,8 @@ pub async fn search(
 /// Most buckets one timeline returns.
 const MAX_BUCKETS: i64 = 10_080;
 
-/// `GET /api/v1/stats/timeline`: events, failures and successes per bucket of event time,
-/// from the per-minute counts stored with the events.
+/// `GET /api/v1/stats/timeline`: events, failures and successes, and alerts opened by
+/// severity, per bucket of event time, from the per-minute counts stored with them.
 pub async fn timeline(
     State(state): State<AppState>,
     caller: Caller,
@@ -786,28 +786,32 @@ pub async fn timeline(
     let counts = tokio::task::spawn_blocking(move || store.minute_counts(from, to))
         .await
         .map_err(|e| ApiError::internal(&e))??;
-    let mut buckets: std::collections::BTreeMap<i64, [u64; 3]> = (0..=(last - first) / step)
-        .map(|i| (first + i * step, [0; 3]))
+    let series = crate::storage::SERIES;
+    let mut buckets: std::collections::BTreeMap<i64, [u64; 7]> = (0..=(last - first) / step)
+        .map(|i| (first + i * step, [0; 7]))
         .collect();
-    for ((minute, series), count) in counts.0 {
+    for ((minute, name), count) in counts.0 {
         let bucket = minute.div_euclid(step) * step;
         if let (Some(slot), Some(i)) = (
             buckets.get_mut(&bucket),
-            crate::storage::SERIES.iter().position(|s| *s == series),
+            series.iter().position(|s| *s == name),
         ) {
             slot[i] += count;
         }
     }
     let buckets: Vec<Value> = buckets
         .into_iter()
-        .map(|(start, [events, failures, successes])| {
-            json!({
-                "start": event::format_timestamp(start * minute),
-                "events": events,
-                "failures": failures,
-                "successes": successes,
-            })
-        })
+        .map(
+            |(start, [events, failures, successes, low, medium, high, critical])| {
+                json!({
+                    "start": event::format_timestamp(start * minute),
+                    "events": events,
+                    "failures": failures,
+                    "successes": successes,
+                    "alerts": {"low": low, "medium": medium, "high": high, "critical": critical},
+                })
+            },
+        )
         .collect();
     Ok(Json(json!({ "step_minutes": step, "buckets": buckets })))
 }

@@ -212,6 +212,7 @@ impl Store {
             let mut open = txn.open_table(OPEN_ALERTS)?;
             let mut meta = txn.open_table(META)?;
             let mut members = txn.open_table(ALERT_MEMBERS)?;
+            let mut minutes = txn.open_table(tables::MINUTE_COUNTS)?;
             for update in updates {
                 let key = open_key(&update.rule, &update.entity_type, &update.entity);
                 let existing = match open.get(key.as_str())?.map(|v| v.value()) {
@@ -227,6 +228,10 @@ impl Store {
                     let id = meta.get(NEXT_ALERT_ID_KEY)?.map_or(1, |v| v.value());
                     meta.insert(NEXT_ALERT_ID_KEY, id + 1)?;
                     open.insert(key.as_str(), id)?;
+                    if let Some(series) = super::events::alert_series(&update.severity) {
+                        let minute = update.first_seen.div_euclid(60_000_000);
+                        super::events::add_count(&mut minutes, minute, series, 1)?;
+                    }
                     new_alert(id, update, now)
                 };
                 alerts.insert(record.id, tables::encode(&record).as_slice())?;

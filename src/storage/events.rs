@@ -57,8 +57,38 @@ impl EncodedEvent {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct MinuteCounts(pub std::collections::BTreeMap<(i64, &'static str), u64>);
 
-/// The series counted per minute.
-pub const SERIES: [&str; 3] = ["events", "failures", "successes"];
+/// The series counted per minute: stored events by outcome, and alerts opened by severity
+/// (at the event time of their first finding).
+pub const SERIES: [&str; 7] = [
+    "events",
+    "failures",
+    "successes",
+    "alerts_low",
+    "alerts_medium",
+    "alerts_high",
+    "alerts_critical",
+];
+
+/// The series of alerts of `severity`, if it is one.
+#[must_use]
+pub fn alert_series(severity: &str) -> Option<&'static str> {
+    SERIES
+        .iter()
+        .find(|s| s.strip_prefix("alerts_") == Some(severity))
+        .copied()
+}
+
+/// Adds `count` to a minute's series in the transaction's counts table.
+pub(super) fn add_count(
+    table: &mut redb::Table<'_, (i64, &'static str), u64>,
+    minute: i64,
+    series: &'static str,
+    count: u64,
+) -> Result<(), StorageError> {
+    let before = table.get((minute, series))?.map_or(0, |v| v.value());
+    table.insert((minute, series), before + count)?;
+    Ok(())
+}
 
 impl MinuteCounts {
     fn add(&mut self, timestamp: i64, success: Option<bool>) {
@@ -199,8 +229,7 @@ impl Store {
             }
             let mut minutes = txn.open_table(MINUTE_COUNTS)?;
             for ((minute, series), count) in counts.0 {
-                let before = minutes.get((minute, series))?.map_or(0, |v| v.value());
-                minutes.insert((minute, series), before + count)?;
+                add_count(&mut minutes, minute, series, count)?;
             }
             meta.insert(NEXT_SEQ_KEY, first_seq + all.len() as u64)?;
             if !stored.is_empty() {

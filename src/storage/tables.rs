@@ -29,9 +29,10 @@ pub const EVENTS: TableDefinition<(i64, u64), &[u8]> = TableDefinition::new("eve
 /// The keys in [`EVENTS`] of the events each commit stored, by commit number: what the search
 /// index follows. A row is removed once the index holds its events.
 pub const COMMIT_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("commit_log");
-/// Events counted per minute of event time and series (`events`, `failures`, `successes`):
+/// Events counted per minute of event time and series (`events`, `failures`, `successes`,
+/// and alerts opened per severity, `alerts_high`…):
 /// (minute since the epoch, series) to count. Written in the transaction that stores the
-/// events, so the counts always match the events.
+/// events (or opens the alerts), so the counts always match what they count.
 pub const MINUTE_COUNTS: TableDefinition<(i64, &str), u64> = TableDefinition::new("minute_counts");
 /// Unique index: `event_id` to the key of its event in [`EVENTS`].
 pub const EVENT_IDS: TableDefinition<&str, (i64, u64)> = TableDefinition::new("event_ids");

@@ -347,6 +347,29 @@ async fn the_timeline_counts_what_is_stored_and_nothing_twice() {
     );
     assert!(sum("events") > 0 && sum("failures") > 0);
 
+    // Alerts opened, by severity, at the time of their first finding: the whole month.
+    let (status, month) = server
+        .get(
+            "/api/v1/stats/timeline?from=2017-12-01T00:00:00Z&to=2017-12-31T23:59:59Z&step_minutes=1440",
+            Some(&token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{month}");
+    let (_, page) = server.get("/api/v1/alerts?limit=500", Some(&token)).await;
+    assert!(page["next_cursor"].is_null(), "{page}");
+    let alerts = page["alerts"].as_array().unwrap();
+    assert!(!alerts.is_empty());
+    for severity in ["low", "medium", "high", "critical"] {
+        let charted: u64 = month["buckets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["alerts"][severity].as_u64().unwrap())
+            .sum();
+        let listed = alerts.iter().filter(|a| a["severity"] == severity).count() as u64;
+        assert_eq!(charted, listed, "{severity}");
+    }
+
     for (query, says) in [
         ("step_minutes=0", "step_minutes"),
         (
