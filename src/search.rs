@@ -13,7 +13,7 @@
 //! hits are read back from the store, so the index stores no text.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -63,12 +63,6 @@ pub enum SearchError {
     Storage(#[from] StorageError),
     #[error("{message}")]
     Query { message: String, position: usize },
-}
-
-impl From<tantivy::directory::error::OpenDirectoryError> for SearchError {
-    fn from(e: tantivy::directory::error::OpenDirectoryError) -> Self {
-        Self::Directory(PathBuf::new(), e.to_string())
-    }
 }
 
 /// What the index commit records: the next store commit to read.
@@ -137,17 +131,6 @@ fn register_tokenizers(index: &Index) {
     );
 }
 
-/// Progress of the index, for `/ready` and the system page.
-#[derive(Debug, Default)]
-pub struct IndexStatus {
-    /// Store commits below this number are searchable.
-    pub indexed_below: AtomicU64,
-    /// Documents added since start.
-    pub documents: AtomicU64,
-    /// True while the index is being rebuilt from the store.
-    pub rebuilding: AtomicBool,
-}
-
 /// One hit: the event's key in the store.
 pub type Hit = EventCursor;
 
@@ -157,7 +140,9 @@ pub struct SearchIndex {
     reader: IndexReader,
     fields: Fields,
     dir: PathBuf,
-    pub status: Arc<IndexStatus>,
+    /// True while the index is being rebuilt from the store. (How far it is searchable is the
+    /// store's [`Store::indexed_below`].)
+    rebuilding: AtomicBool,
 }
 
 impl std::fmt::Debug for SearchIndex {
@@ -181,9 +166,11 @@ impl SearchIndex {
         let (schema, fields) = schema();
         std::fs::create_dir_all(dir)
             .map_err(|e| SearchError::Directory(dir.to_path_buf(), e.to_string()))?;
-        let directory = tantivy::directory::MmapDirectory::open(dir)
-            .map_err(|e| SearchError::Directory(dir.to_path_buf(), e.to_string()))?;
-        let existing = Index::open(directory.clone())
+        let directory = || {
+            tantivy::directory::MmapDirectory::open(dir)
+                .map_err(|e| SearchError::Directory(dir.to_path_buf(), e.to_string()))
+        };
+        let existing = Index::open(directory()?)
             .ok()
             .filter(|index| index.schema() == schema);
         let (index, checkpoint) = if let Some(index) = existing {
@@ -196,9 +183,7 @@ impl SearchIndex {
             (index, checkpoint)
         } else {
             clear_dir(dir)?;
-            let directory = tantivy::directory::MmapDirectory::open(dir)
-                .map_err(|e| SearchError::Directory(dir.to_path_buf(), e.to_string()))?;
-            let index = Index::create(directory, schema, tantivy::IndexSettings::default())?;
+            let index = Index::create(directory()?, schema, tantivy::IndexSettings::default())?;
             (index, None)
         };
         register_tokenizers(&index);
@@ -211,11 +196,8 @@ impl SearchIndex {
             reader,
             fields,
             dir: dir.to_path_buf(),
-            status: Arc::new(IndexStatus::default()),
+            rebuilding: AtomicBool::new(false),
         };
-        if let Some(next) = checkpoint {
-            search.status.indexed_below.store(next, Ordering::Relaxed);
-        }
         Ok((search, checkpoint))
     }
 
@@ -263,7 +245,19 @@ impl SearchIndex {
         doc
     }
 
-    fn commit(&self, writer: &mut IndexWriter, next_commit: u64) -> Result<(), SearchError> {
+    /// Whether the index is being rebuilt from the store.
+    #[must_use]
+    pub fn is_rebuilding(&self) -> bool {
+        self.rebuilding.load(Ordering::Relaxed)
+    }
+
+    /// Commits the index with its checkpoint, and tells the store how far it is indexed.
+    fn commit(
+        &self,
+        writer: &mut IndexWriter,
+        store: &Store,
+        next_commit: u64,
+    ) -> Result<(), SearchError> {
         let payload = serde_json::to_string(&Checkpoint {
             layout: LAYOUT,
             next_commit,
@@ -273,9 +267,7 @@ impl SearchIndex {
         prepared.set_payload(&payload);
         prepared.commit()?;
         self.reader.reload()?;
-        self.status
-            .indexed_below
-            .store(next_commit, Ordering::Relaxed);
+        store.set_indexed_below(next_commit);
         Ok(())
     }
 
@@ -287,7 +279,7 @@ impl SearchIndex {
         memory_bytes: usize,
         mut progress: impl FnMut(u64, u64),
     ) -> Result<u64, SearchError> {
-        self.status.rebuilding.store(true, Ordering::Relaxed);
+        self.rebuilding.store(true, Ordering::Relaxed);
         let mut writer = self.writer(memory_bytes)?;
         writer.delete_all_documents()?;
         let total = std::cell::Cell::new(0);
@@ -304,11 +296,9 @@ impl SearchIndex {
             },
         )?;
         progress(done, total.get());
-        self.commit(&mut writer, next)?;
+        self.commit(&mut writer, store, next)?;
         writer.wait_merging_threads()?;
-        store.set_indexed_below(next);
-        self.status.documents.fetch_add(done, Ordering::Relaxed);
-        self.status.rebuilding.store(false, Ordering::Relaxed);
+        self.rebuilding.store(false, Ordering::Relaxed);
         Ok(next)
     }
 
@@ -559,8 +549,7 @@ pub fn check_syntax(text: &str) -> Result<(), SearchError> {
     }
     let words: Vec<&str> = text.split_whitespace().collect();
     if let Some(last) = words.last().filter(|w| matches!(**w, "AND" | "OR" | "NOT")) {
-        let position = text.chars().count() - text.trim_end().chars().count();
-        let position = text.chars().count() - position - last.chars().count();
+        let position = text.trim_end().chars().count() - last.chars().count();
         return error(format!("'{last}' needs something after it"), position);
     }
     Ok(())
@@ -586,7 +575,7 @@ impl Indexer {
             stop: Arc::clone(&stop),
         };
         if checkpoint.is_none() {
-            search.status.rebuilding.store(true, Ordering::Relaxed);
+            search.rebuilding.store(true, Ordering::Relaxed);
         }
         let thread = std::thread::Builder::new()
             .name("indexer".into())
@@ -643,14 +632,9 @@ fn follow(
         for (key, event) in &committed.events {
             writer.add_document(search.document(*key, event))?;
         }
-        search
-            .status
-            .documents
-            .fetch_add(committed.events.len() as u64, Ordering::Relaxed);
         next = committed.next_commit;
         if next != committed_next && (stopping || waiting_since.elapsed() >= COMMIT_EVERY) {
-            search.commit(&mut writer, next)?;
-            store.set_indexed_below(next);
+            search.commit(&mut writer, store, next)?;
             committed_next = next;
         }
         if stopping && !read {

@@ -573,10 +573,9 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
                 })),
                 "index": {
                     "documents": state.search.document_count(),
-                    "rebuilding": state.search.status.rebuilding.load(Ordering::Relaxed),
+                    "rebuilding": state.search.is_rebuilding(),
                     // Store commits whose events are not searchable yet.
-                    "lag_commits": next_commit
-                        .saturating_sub(state.search.status.indexed_below.load(Ordering::Relaxed)),
+                    "lag_commits": next_commit.saturating_sub(state.store.indexed_below()),
                 },
                 "uptime_secs": state.started_at.elapsed().as_secs(),
             })),
@@ -712,11 +711,13 @@ pub async fn search(
     let found = tokio::task::spawn_blocking(move || {
         let hits = state.search.search(&text, from, to, before, limit)?;
         let events = state.store.events_at(&hits)?;
-        Ok::<_, SearchError>((hits.len(), events))
+        // A full page continues after its last hit.
+        let next = hits.last().copied().filter(|_| hits.len() == limit);
+        Ok::<_, SearchError>((next, events))
     })
     .await
     .map_err(|e| ApiError::internal(&e))?;
-    let (count, events) = match found {
+    let (next, events) = match found {
         Ok(found) => found,
         Err(SearchError::Query { message, position }) => {
             return Err(ApiError::new(
@@ -727,12 +728,9 @@ pub async fn search(
         }
         Err(e) => return Err(ApiError::internal(&e)),
     };
-    let next_cursor = (count == limit)
-        .then(|| events.last().map(|(key, _)| dto::encode_cursor(*key)))
-        .flatten();
     Ok(Json(EventPageDto {
-        events: events.into_iter().map(|(_, e)| EventDto::from(e)).collect(),
-        next_cursor,
+        events: events.into_iter().map(EventDto::from).collect(),
+        next_cursor: next.map(dto::encode_cursor),
     }))
 }
 

@@ -326,6 +326,12 @@ impl Store {
         self.indexed_below.fetch_max(commit, Ordering::Relaxed);
     }
 
+    /// Commits below this number are in the search index (0 until the index says so).
+    #[must_use]
+    pub fn indexed_below(&self) -> u64 {
+        self.indexed_below.load(Ordering::Relaxed)
+    }
+
     /// Every stored event in key order, from one snapshot, for rebuilding the search index;
     /// `each` gets the event count first (for progress) and may stop the walk with an error.
     /// Returns the number of the first commit the snapshot does not hold.
@@ -352,16 +358,13 @@ impl Store {
     }
 
     /// The events at these keys, in the same order; a key whose event is gone is skipped.
-    pub fn events_at(
-        &self,
-        keys: &[EventCursor],
-    ) -> Result<Vec<(EventCursor, Event)>, StorageError> {
+    pub fn events_at(&self, keys: &[EventCursor]) -> Result<Vec<Event>, StorageError> {
         let txn = self.db.begin_read()?;
         let events = txn.open_table(EVENTS)?;
         let mut found = Vec::with_capacity(keys.len());
         for key in keys {
             if let Some(bytes) = events.get((key.timestamp, key.seq))? {
-                found.push((*key, tables::decode_event(bytes.value())?));
+                found.push(tables::decode_event(bytes.value())?);
             }
         }
         Ok(found)
