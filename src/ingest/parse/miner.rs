@@ -270,15 +270,8 @@ fn has_digit(token: &str) -> bool {
     token.bytes().any(|b| b.is_ascii_digit())
 }
 
-/// Splits a message into tokens with typed placeholders, and the values they replaced.
-#[must_use]
-pub fn mask(message: &str) -> (Vec<String>, Vec<Variable>) {
-    let mut variables = Vec::new();
-    let tokens = mask_with(message, &mut Values(Some(&mut variables)));
-    (tokens.iter().map(ToString::to_string).collect(), variables)
-}
-
-/// As [`mask`], without the values (ingest keeps the raw line, which holds them), and with the
+/// A message split into tokens with typed placeholders, without the values they replaced
+/// (ingest keeps the raw line, which holds them; [`Miner::add`] keeps them), and with the
 /// tokens borrowed from `message`.
 #[must_use]
 pub fn mask_tokens(message: &str) -> Vec<Token<'_>> {
@@ -501,6 +494,13 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
+
+    /// A message's tokens as text, and the values they replaced.
+    fn mask(message: &str) -> (Vec<String>, Vec<Variable>) {
+        let mut variables = Vec::new();
+        let tokens = mask_with(message, &mut Values(Some(&mut variables)));
+        (tokens.iter().map(ToString::to_string).collect(), variables)
+    }
 
     const LOGHUB: &str = include_str!("../../../tests/data/loghub-openssh/OpenSSH_2k.log");
     const LABELS: &str =
