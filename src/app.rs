@@ -97,7 +97,7 @@ impl App {
         let miner =
             crate::ingest::logs::load_miner(&store).context("cannot load the log templates")?;
         let geo = load_geo(&settings)?;
-        let detector = crate::detection::restore(&store, settings.rules.clone(), geo)?;
+        let detector = crate::detection::restore(&store, settings.rules.clone(), geo.clone())?;
         let (pipeline, writer) = Pipeline::start(Arc::clone(&store))?;
         let (detection, detection_thread) = Detection::start(Arc::clone(&store), detector)?;
         let index_dir = crate::search::index_dir(&settings.data_dir);
@@ -148,6 +148,7 @@ impl App {
                 syslog_stats: Arc::default(),
                 detection,
                 search,
+                geo,
                 settings: Arc::new(settings),
                 started_at: Instant::now(),
             },

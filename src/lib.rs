@@ -38,6 +38,7 @@ pub mod ingest;
 pub mod keys;
 pub mod search;
 pub mod state;
+pub mod stats;
 pub mod storage;
 pub mod telemetry;
 pub mod tls;

@@ -35,6 +35,9 @@ pub struct AppState {
     pub detection: Detection,
     /// The full-text index of the events, kept following the store by the indexer thread.
     pub search: Arc<crate::search::SearchIndex>,
+    /// Address to country, for the pages and the country tallies (detection holds its own
+    /// handle).
+    pub geo: Option<Arc<crate::geo::Geo>>,
     pub settings: Arc<Settings>,
     /// When the server started, for uptime on `/ready`.
     pub started_at: Instant,

@@ -27,6 +27,7 @@ use crate::ingest::logs::{self, LogOptions};
 use crate::ingest::parse::{self, LineClock};
 use crate::search::SearchError;
 use crate::state::AppState;
+use crate::stats;
 use crate::storage::{AlertNote, AlertQuery, AlertStatus, EncodedEvent, EventCursor, EventQuery};
 
 /// Bodies above this size are decoded on the blocking pool instead of an executor thread.
@@ -734,9 +735,6 @@ pub async fn search(
     }))
 }
 
-/// Most buckets one timeline returns.
-const MAX_BUCKETS: i64 = 10_080;
-
 /// `GET /api/v1/stats/timeline`: events, failures and successes, and alerts opened by
 /// severity, per bucket of event time, from the per-minute counts stored with them.
 pub async fn timeline(
@@ -755,10 +753,11 @@ pub async fn timeline(
                 step = value
                     .parse()
                     .ok()
-                    .filter(|n| (1..=MAX_BUCKETS).contains(n))
+                    .filter(|n| (1..=stats::MAX_BUCKETS).contains(n))
                     .ok_or_else(|| {
                         ApiError::invalid_parameter(format!(
-                            "`{key}`: expected a number from 1 to {MAX_BUCKETS}"
+                            "`{key}`: expected a number from 1 to {}",
+                            stats::MAX_BUCKETS
                         ))
                     })?;
             }
@@ -769,49 +768,75 @@ pub async fn timeline(
             }
         }
     }
+    let store = state.store.clone();
+    let buckets = tokio::task::spawn_blocking(move || stats::timeline(&store, from, to, step))
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .map_err(|e| match e {
+            stats::TimelineError::Storage(e) => ApiError::from(e),
+            e => ApiError::invalid_parameter(e.to_string()),
+        })?;
+    let buckets: Vec<Value> = buckets
+        .into_iter()
+        .map(|b| {
+            let [low, medium, high, critical] = b.alerts;
+            json!({
+                "start": event::format_timestamp(b.start),
+                "events": b.events,
+                "failures": b.failures,
+                "successes": b.successes,
+                "alerts": {"low": low, "medium": medium, "high": high, "critical": critical},
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "step_minutes": step, "buckets": buckets })))
+}
+
+/// `GET /api/v1/stats/top`: the addresses, accounts, hosts or countries with the most failed
+/// (then all) events over the hours of a time range.
+pub async fn top(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Permission::Read)?;
+    let now = crate::now_micros();
+    let (mut from, mut to, mut limit, mut by) = (now - 86_400_000_000, now, 10, None);
+    for (key, value) in &params {
+        match key.as_str() {
+            "from" => from = time_param("from", value)?,
+            "to" => to = time_param("to", value)?,
+            "limit" => limit = limit_param("limit", value)?,
+            "by" => {
+                by = Some(stats::Ranked::parse(value).ok_or_else(|| {
+                    ApiError::invalid_parameter("`by`: expected ip, user, host or country")
+                })?);
+            }
+            _ => {
+                return Err(ApiError::invalid_parameter(format!(
+                    "unknown parameter `{key}` (expected by, from, to, limit)"
+                )));
+            }
+        }
+    }
+    let by = by.ok_or_else(|| {
+        ApiError::invalid_parameter("`by` is required: ip, user, host or country")
+    })?;
     if from > to {
         return Err(ApiError::invalid_parameter("`from` is after `to`"));
     }
-    let minute = 60_000_000i64;
-    let first = from.div_euclid(minute).div_euclid(step) * step;
-    let last = to.div_euclid(minute).div_euclid(step) * step;
-    if (last - first) / step + 1 > MAX_BUCKETS {
-        return Err(ApiError::invalid_parameter(format!(
-            "more than {MAX_BUCKETS} buckets: narrow `from`/`to` or raise `step_minutes`"
-        )));
-    }
     let store = state.store.clone();
-    let counts = tokio::task::spawn_blocking(move || store.minute_counts(from, to))
-        .await
-        .map_err(|e| ApiError::internal(&e))??;
-    let series = crate::storage::SERIES;
-    let mut buckets: std::collections::BTreeMap<i64, [u64; 7]> = (0..=(last - first) / step)
-        .map(|i| (first + i * step, [0; 7]))
-        .collect();
-    for ((minute, name), count) in counts.0 {
-        let bucket = minute.div_euclid(step) * step;
-        if let (Some(slot), Some(i)) = (
-            buckets.get_mut(&bucket),
-            series.iter().position(|s| *s == name),
-        ) {
-            slot[i] += count;
-        }
-    }
-    let buckets: Vec<Value> = buckets
+    let geo = state.geo.clone();
+    let tallies = tokio::task::spawn_blocking(move || {
+        stats::top(&store, geo.as_deref(), by, from, to, limit)
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))??;
+    let items: Vec<Value> = tallies
         .into_iter()
-        .map(
-            |(start, [events, failures, successes, low, medium, high, critical])| {
-                json!({
-                    "start": event::format_timestamp(start * minute),
-                    "events": events,
-                    "failures": failures,
-                    "successes": successes,
-                    "alerts": {"low": low, "medium": medium, "high": high, "critical": critical},
-                })
-            },
-        )
+        .map(|t| json!({"key": t.key, "events": t.events, "failures": t.failures}))
         .collect();
-    Ok(Json(json!({ "step_minutes": step, "buckets": buckets })))
+    Ok(Json(json!({ "items": items })))
 }
 
 pub async fn get_event(

@@ -19,6 +19,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/events", get(handlers::list_events))
         .route("/api/v1/search", get(handlers::search))
         .route("/api/v1/stats/timeline", get(handlers::timeline))
+        .route("/api/v1/stats/top", get(handlers::top))
         .route("/api/v1/logs", post(handlers::ingest_logs))
         .route("/api/v1/templates", get(handlers::list_templates))
         .route(

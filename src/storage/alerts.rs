@@ -4,6 +4,7 @@
 use redb::{ReadableDatabase, ReadableTable};
 use serde::{Deserialize, Serialize};
 
+use super::counts::Tallies;
 use super::tables::{
     self, ALERT_MEMBERS, ALERTS, META, NEXT_ALERT_ID_KEY, OPEN_ALERTS, USER_PROFILES,
 };
@@ -203,6 +204,7 @@ impl Store {
         }
         let txn = self.db.begin_write()?;
         let mut ids = Vec::with_capacity(updates.len());
+        let mut tallies = Tallies::default();
         {
             let mut kept = txn.open_table(USER_PROFILES)?;
             for (user, profile) in profiles {
@@ -212,7 +214,6 @@ impl Store {
             let mut open = txn.open_table(OPEN_ALERTS)?;
             let mut meta = txn.open_table(META)?;
             let mut members = txn.open_table(ALERT_MEMBERS)?;
-            let mut minutes = txn.open_table(tables::MINUTE_COUNTS)?;
             for update in updates {
                 let key = open_key(&update.rule, &update.entity_type, &update.entity);
                 let existing = match open.get(key.as_str())?.map(|v| v.value()) {
@@ -228,10 +229,7 @@ impl Store {
                     let id = meta.get(NEXT_ALERT_ID_KEY)?.map_or(1, |v| v.value());
                     meta.insert(NEXT_ALERT_ID_KEY, id + 1)?;
                     open.insert(key.as_str(), id)?;
-                    if let Some(series) = super::events::alert_series(&update.severity) {
-                        let minute = update.first_seen.div_euclid(60_000_000);
-                        super::events::add_count(&mut minutes, minute, series, 1)?;
-                    }
+                    tallies.add_alert(update.first_seen, &update.severity);
                     new_alert(id, update, now)
                 };
                 alerts.insert(record.id, tables::encode(&record).as_slice())?;
@@ -243,6 +241,7 @@ impl Store {
                 ids.push(record.id);
             }
         }
+        tallies.write(&txn)?;
         txn.commit()?;
         Ok(ids)
     }

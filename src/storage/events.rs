@@ -7,9 +7,8 @@ use redb::{Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 use std::sync::atomic::Ordering;
 
-use super::tables::{
-    self, COMMIT_LOG, EVENT_IDS, EVENTS, META, MINUTE_COUNTS, NEXT_COMMIT_KEY, NEXT_SEQ_KEY,
-};
+use super::counts::Tallies;
+use super::tables::{self, COMMIT_LOG, EVENT_IDS, EVENTS, META, NEXT_COMMIT_KEY, NEXT_SEQ_KEY};
 use super::{StorageError, Store, TemplateRecord};
 use crate::event::Event;
 
@@ -37,6 +36,8 @@ pub struct EncodedEvent {
     timestamp: i64,
     /// The outcome, for the per-minute counts.
     success: Option<bool>,
+    /// Address (as text), account and host, for the hourly tallies.
+    tally_keys: [Option<String>; 3],
     record: Vec<u8>,
 }
 
@@ -47,57 +48,12 @@ impl EncodedEvent {
             event_id: event.event_id.clone(),
             timestamp: event.timestamp,
             success: event.success,
+            tally_keys: [
+                event.source_ip.map(|ip| ip.to_string()),
+                event.username.clone(),
+                event.host.clone(),
+            ],
             record: tables::encode_event(event),
-        }
-    }
-}
-
-/// Events per minute of event time and series, as a commit adds them up and
-/// [`Store::minute_counts`] reads them back.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct MinuteCounts(pub std::collections::BTreeMap<(i64, &'static str), u64>);
-
-/// The series counted per minute: stored events by outcome, and alerts opened by severity
-/// (at the event time of their first finding).
-pub const SERIES: [&str; 7] = [
-    "events",
-    "failures",
-    "successes",
-    "alerts_low",
-    "alerts_medium",
-    "alerts_high",
-    "alerts_critical",
-];
-
-/// The series of alerts of `severity`, if it is one.
-#[must_use]
-pub fn alert_series(severity: &str) -> Option<&'static str> {
-    SERIES
-        .iter()
-        .find(|s| s.strip_prefix("alerts_") == Some(severity))
-        .copied()
-}
-
-/// Adds `count` to a minute's series in the transaction's counts table.
-pub(super) fn add_count(
-    table: &mut redb::Table<'_, (i64, &'static str), u64>,
-    minute: i64,
-    series: &'static str,
-    count: u64,
-) -> Result<(), StorageError> {
-    let before = table.get((minute, series))?.map_or(0, |v| v.value());
-    table.insert((minute, series), before + count)?;
-    Ok(())
-}
-
-impl MinuteCounts {
-    fn add(&mut self, timestamp: i64, success: Option<bool>) {
-        let minute = timestamp.div_euclid(60_000_000);
-        *self.0.entry((minute, "events")).or_default() += 1;
-        match success {
-            Some(false) => *self.0.entry((minute, "failures")).or_default() += 1,
-            Some(true) => *self.0.entry((minute, "successes")).or_default() += 1,
-            None => {}
         }
     }
 }
@@ -214,7 +170,7 @@ impl Store {
                 }
             }
             let mut stored = Vec::with_capacity(all.len());
-            let mut counts = MinuteCounts::default();
+            let mut tallies = Tallies::default();
             for (i, (batch, position, event)) in all.iter().enumerate() {
                 if duplicate[i] {
                     outcomes[*batch].duplicates += 1;
@@ -223,14 +179,11 @@ impl Store {
                     let key = (event.timestamp, first_seq + i as u64);
                     events.insert(key, event.record.as_slice())?;
                     stored.push(key);
-                    counts.add(event.timestamp, event.success);
+                    tallies.add(event.timestamp, event.success, &event.tally_keys);
                     outcomes[*batch].accepted += 1;
                 }
             }
-            let mut minutes = txn.open_table(MINUTE_COUNTS)?;
-            for ((minute, series), count) in counts.0 {
-                add_count(&mut minutes, minute, series, count)?;
-            }
+            tallies.write(&txn)?;
             meta.insert(NEXT_SEQ_KEY, first_seq + all.len() as u64)?;
             if !stored.is_empty() {
                 log.insert(commit, tables::encode(&stored).as_slice())?;
@@ -294,23 +247,6 @@ impl Store {
             }
         }
         Ok(committed)
-    }
-
-    /// The per-minute counts of the minutes from `from` to `to` (µs of event time, both
-    /// inclusive); minutes without events are absent.
-    pub fn minute_counts(&self, from: i64, to: i64) -> Result<MinuteCounts, StorageError> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(MINUTE_COUNTS)?;
-        let (first, last) = (from.div_euclid(60_000_000), to.div_euclid(60_000_000));
-        let mut counts = MinuteCounts::default();
-        for row in table.range((first, "")..=(last, "~"))? {
-            let (key, count) = row?;
-            let (minute, series) = key.value();
-            if let Some(name) = SERIES.iter().find(|s| **s == series) {
-                counts.0.insert((minute, name), count.value());
-            }
-        }
-        Ok(counts)
     }
 
     /// The number the next event commit will get.
@@ -459,45 +395,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("db.redb"), 1 << 20).unwrap();
         (dir, store)
-    }
-
-    #[test]
-    fn minute_counts_match_the_stored_events_and_skip_duplicates() {
-        let (_dir, store) = store();
-        let minute = 60_000_000;
-        let with = |id: &str, ts: i64, success: Option<bool>| Event {
-            success,
-            ..Event::sample(id, ts)
-        };
-        let first = vec![
-            with("a", 0, Some(false)),
-            with("b", minute - 1, Some(false)),
-            with("c", minute, Some(true)),
-            with("d", 3 * minute + 5, None),
-            // Before 1970: the minute is floored, not truncated towards zero.
-            with("e", -1, Some(true)),
-        ];
-        store.append_batches(&[encode(first)]).unwrap();
-        // A second commit: one new event in a counted minute, one duplicate (not counted).
-        let second = vec![with("f", 10, Some(false)), with("a", 0, Some(false))];
-        let outcome = store.append_batches(&[encode(second)]).unwrap();
-        assert_eq!(outcome[0].duplicates, 1);
-        let counts = store.minute_counts(-minute, 10 * minute).unwrap();
-        let expected: std::collections::BTreeMap<(i64, &str), u64> = [
-            ((-1, "events"), 1),
-            ((-1, "successes"), 1),
-            ((0, "events"), 3),
-            ((0, "failures"), 3),
-            ((1, "events"), 1),
-            ((1, "successes"), 1),
-            ((3, "events"), 1),
-        ]
-        .into_iter()
-        .collect();
-        assert_eq!(counts.0, expected);
-        // A narrower range reads only its minutes.
-        let one = store.minute_counts(minute, minute + 59_999_999).unwrap();
-        assert_eq!(one.0.len(), 2);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! version ([`tables::RECORD_V1`]); keys are laid out for range scans by time.
 
 mod alerts;
+mod counts;
 #[cfg(test)]
 mod crash_tests;
 mod error;
@@ -22,11 +23,9 @@ pub use alerts::{
     AlertNote, AlertQuery, AlertRecord, AlertStatus, AlertUpdate, BlockEntry, MAX_ALERT_EVIDENCE,
     merge_evidence,
 };
+pub use counts::{Dimension, MinuteCounts, SERIES, Tally, rank};
 pub use error::StorageError;
-pub use events::{
-    AppendOutcome, Committed, EncodedEvent, EventCursor, EventPage, EventQuery, MinuteCounts,
-    SERIES,
-};
+pub use events::{AppendOutcome, Committed, EncodedEvent, EventCursor, EventPage, EventQuery};
 pub use templates::TemplateRecord;
 pub use users::{
     RefreshRecord, RefreshRotation, Role, Scope, SessionRecord, TokenRecord, UserRecord,
@@ -131,6 +130,7 @@ impl Store {
             txn.open_table(tables::EVENT_IDS)?;
             txn.open_table(tables::COMMIT_LOG)?;
             txn.open_table(tables::MINUTE_COUNTS)?;
+            txn.open_table(tables::HOURLY_TALLIES)?;
             txn.open_table(tables::USERS)?;
             txn.open_table(tables::API_TOKENS)?;
             txn.open_table(tables::SESSIONS)?;

@@ -34,6 +34,11 @@ pub const COMMIT_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("commit
 /// (minute since the epoch, series) to count. Written in the transaction that stores the
 /// events (or opens the alerts), so the counts always match what they count.
 pub const MINUTE_COUNTS: TableDefinition<(i64, &str), u64> = TableDefinition::new("minute_counts");
+/// Events and failures per hour of event time, per address, account or host:
+/// (dimension code, hour since the epoch, key) to (events, failures). Written with
+/// [`MINUTE_COUNTS`].
+pub const HOURLY_TALLIES: TableDefinition<(u8, i64, &str), (u64, u64)> =
+    TableDefinition::new("hourly_tallies");
 /// Unique index: `event_id` to the key of its event in [`EVENTS`].
 pub const EVENT_IDS: TableDefinition<&str, (i64, u64)> = TableDefinition::new("event_ids");
 /// Dashboard and API users by name.

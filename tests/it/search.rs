@@ -370,6 +370,51 @@ async fn the_timeline_counts_what_is_stored_and_nothing_twice() {
         assert_eq!(charted, listed, "{severity}");
     }
 
+    // Top lists: the busiest address and account of the day, as the events list counts them.
+    let top = |by: &'static str| {
+        let (server, token) = (&server, &token);
+        async move {
+            let path = format!("/api/v1/stats/top?by={by}&{day}&limit=3");
+            let (status, body) = server.get(&path, Some(token)).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            body["items"].as_array().unwrap().clone()
+        }
+    };
+    let addresses = top("ip").await;
+    assert_eq!(addresses.len(), 3);
+    let first = &addresses[0];
+    let ip = first["key"].as_str().unwrap();
+    assert_eq!(
+        first["failures"].as_u64().unwrap(),
+        count_events(
+            &server,
+            &token,
+            &format!("{day}&source_ip={ip}&success=false")
+        )
+        .await
+    );
+    assert_eq!(
+        first["events"].as_u64().unwrap(),
+        count_events(&server, &token, &format!("{day}&source_ip={ip}")).await
+    );
+    assert!(addresses[0]["failures"].as_u64() >= addresses[1]["failures"].as_u64());
+    let accounts = top("user").await;
+    let user = accounts[0]["key"].as_str().unwrap();
+    assert_eq!(
+        accounts[0]["failures"].as_u64().unwrap(),
+        count_events(
+            &server,
+            &token,
+            &format!("{day}&username={user}&success=false")
+        )
+        .await
+    );
+    // Countries sum their addresses: every event with an address is in one.
+    let countries = top("country").await;
+    assert!(!countries.is_empty());
+    let hosts = top("host").await;
+    assert_eq!(hosts[0]["key"], "LabSZ", "{hosts:?}");
+
     for (query, says) in [
         ("step_minutes=0", "step_minutes"),
         (
@@ -381,6 +426,24 @@ async fn the_timeline_counts_what_is_stored_and_nothing_twice() {
     ] {
         let (status, body) = server
             .get(&format!("/api/v1/stats/timeline?{query}"), Some(&token))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(says),
+            "{body}"
+        );
+    }
+    for (query, says) in [
+        ("", "`by` is required"),
+        ("by=planet", "`by`"),
+        ("by=ip&limit=0", "limit"),
+        (
+            "by=ip&from=2018-01-01T00:00:00Z&to=2017-01-01T00:00:00Z",
+            "after",
+        ),
+    ] {
+        let (status, body) = server
+            .get(&format!("/api/v1/stats/top?{query}"), Some(&token))
             .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
         assert!(
