@@ -149,6 +149,7 @@ impl App {
                 detection,
                 search,
                 geo,
+                monitor: Arc::default(),
                 settings: Arc::new(settings),
                 started_at: Instant::now(),
             },
@@ -190,6 +191,7 @@ impl App {
         let admin_task = tokio::spawn(serve_admin(admin_listener, state.clone(), stop_rx.clone()));
         let syslog_task =
             syslog.map(|listener| tokio::spawn(listener.run(state.clone(), stop_rx.clone())));
+        let monitor_task = tokio::spawn(crate::api::monitor::run(state.clone(), stop_rx.clone()));
         let upkeep_task = tokio::spawn(upkeep(state.clone(), stop_rx));
 
         let handle = Handle::new();
@@ -226,6 +228,7 @@ impl App {
         let _ = stop_tx.send(true);
         let _ = admin_task.await;
         let _ = upkeep_task.await;
+        let _ = monitor_task.await;
         // Lines already received are stored before the writer stops.
         if let Some(task) = syslog_task {
             let _ = task.await;

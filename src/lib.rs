@@ -42,6 +42,7 @@ pub mod stats;
 pub mod storage;
 pub mod telemetry;
 pub mod tls;
+pub mod triage;
 pub mod web;
 
 /// Microseconds since the Unix epoch, the time unit of every stored timestamp.

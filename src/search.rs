@@ -20,10 +20,11 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tantivy::collector::TopDocs;
-use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, RangeQuery};
+use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, RangeQuery, TermQuery};
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STRING, Schema, TEXT, TextFieldIndexing, TextOptions,
 };
+use tantivy::snippet::SnippetGenerator;
 use tantivy::tokenizer::{LowerCaser, RawTokenizer, TextAnalyzer};
 use tantivy::{
     DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term,
@@ -312,7 +313,19 @@ impl SearchIndex {
         before: Option<EventCursor>,
         limit: usize,
     ) -> Result<Vec<Hit>, SearchError> {
-        let parsed = self.parse_query(query)?;
+        self.find(&Find::Text(query), from, to, before, limit)
+    }
+
+    /// As [`SearchIndex::search`], for a query given as text or as exact values.
+    pub fn find(
+        &self,
+        find: &Find<'_>,
+        from: Option<i64>,
+        to: Option<i64>,
+        before: Option<EventCursor>,
+        limit: usize,
+    ) -> Result<Vec<Hit>, SearchError> {
+        let parsed = self.query_of(find)?;
         let upper = match (to, before) {
             (Some(to), Some(b)) => Some(to.min(b.timestamp)),
             (to, b) => to.or(b.map(|b| b.timestamp)),
@@ -400,10 +413,81 @@ impl SearchIndex {
         Ok(EventCursor { timestamp, seq })
     }
 
+    /// How the events matching `find` between `from` and `to` (µs, inclusive) spread over
+    /// buckets of `bucket_us` and over the hours of the day (UTC).
+    pub fn histogram(
+        &self,
+        find: &Find<'_>,
+        from: Option<i64>,
+        to: Option<i64>,
+        bucket_us: i64,
+    ) -> Result<Histogram, SearchError> {
+        let parsed = self.query_of(find)?;
+        let bound = |v: Option<i64>| {
+            v.map_or(std::ops::Bound::Unbounded, |v| {
+                std::ops::Bound::Included(Term::from_field_i64(self.fields.time, v))
+            })
+        };
+        let query = BooleanQuery::new(vec![
+            (Occur::Must, parsed),
+            (
+                Occur::Must,
+                Box::new(RangeQuery::new(bound(from), bound(to))),
+            ),
+        ]);
+        let searcher = self.reader.searcher();
+        Ok(searcher.search(
+            &query,
+            &HistogramCollector {
+                bucket_us: bucket_us.max(1),
+            },
+        )?)
+    }
+
+    /// Marks the words and phrases of `query` in the texts of its hits.
+    pub fn highlighter(&self, query: &str) -> Result<Highlighter, SearchError> {
+        if query.trim().is_empty() {
+            return Ok(Highlighter(None));
+        }
+        let parsed = self.parse_query(query)?;
+        let searcher = self.reader.searcher();
+        let mut generator = SnippetGenerator::create(&searcher, &*parsed, self.fields.message)?;
+        generator.set_max_num_chars(usize::MAX / 2);
+        Ok(Highlighter(Some(generator)))
+    }
+
     /// Documents in the index.
     #[must_use]
     pub fn document_count(&self) -> u64 {
         self.reader.searcher().num_docs()
+    }
+
+    fn query_of(&self, find: &Find<'_>) -> Result<Box<dyn Query>, SearchError> {
+        let (field, value, outcome) = match find {
+            Find::Text(text) => return self.parse_query(text),
+            Find::Exact {
+                field,
+                value,
+                outcome,
+            } => (field, value, outcome),
+        };
+        let term = |field: Field, text: &str| -> Box<dyn Query> {
+            Box::new(TermQuery::new(
+                Term::from_field_text(field, text),
+                IndexRecordOption::Basic,
+            ))
+        };
+        let matched = match *field {
+            Exact::Address => term(self.fields.ip, &value.to_ascii_lowercase()),
+            Exact::Account => term(self.fields.user, value),
+        };
+        Ok(match outcome {
+            None => matched,
+            Some(outcome) => Box::new(BooleanQuery::new(vec![
+                (Occur::Must, matched),
+                (Occur::Must, term(self.fields.outcome, outcome)),
+            ])),
+        })
     }
 
     fn parse_query(&self, text: &str) -> Result<Box<dyn Query>, SearchError> {
@@ -425,6 +509,133 @@ impl SearchIndex {
             message: format!("invalid query: {e}"),
             position: 0,
         })
+    }
+}
+
+/// What to find: a query in the query language, or the events of one address or account
+/// (given as values, so that no quoting is needed), optionally of one outcome.
+#[derive(Debug, Clone, Copy)]
+pub enum Find<'a> {
+    Text(&'a str),
+    Exact {
+        field: Exact,
+        value: &'a str,
+        /// `success` or `failure`.
+        outcome: Option<&'static str>,
+    },
+}
+
+/// The fields [`Find::Exact`] matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exact {
+    Address,
+    Account,
+}
+
+/// Marks what a query matched in a text.
+pub struct Highlighter(Option<SnippetGenerator>);
+
+impl Highlighter {
+    /// The byte ranges of `text` that the query's words and phrases match, in order and
+    /// without overlaps.
+    #[must_use]
+    pub fn ranges(&self, text: &str) -> Vec<std::ops::Range<usize>> {
+        let Some(generator) = &self.0 else {
+            return Vec::new();
+        };
+        let snippet = generator.snippet(text);
+        let start = snippet.fragment_range().start;
+        let ranges: Vec<_> = snippet
+            .highlighted()
+            .iter()
+            .map(|r| r.start + start..r.end + start)
+            .collect();
+        tantivy::snippet::collapse_overlapped_ranges(&ranges)
+    }
+}
+
+/// Events per bucket of time and per hour of the day.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Histogram {
+    pub total: u64,
+    /// Per hour of the day (UTC).
+    pub hours: [u64; 24],
+    /// Per bucket, by its start (µs).
+    pub buckets: std::collections::BTreeMap<i64, u64>,
+}
+
+impl Histogram {
+    fn add(&mut self, time: i64, bucket_us: i64) {
+        self.total += 1;
+        self.hours[time.div_euclid(3_600_000_000).rem_euclid(24) as usize] += 1;
+        *self
+            .buckets
+            .entry(time.div_euclid(bucket_us) * bucket_us)
+            .or_default() += 1;
+    }
+
+    fn merge(&mut self, other: Self) {
+        self.total += other.total;
+        for (mine, theirs) in self.hours.iter_mut().zip(other.hours) {
+            *mine += theirs;
+        }
+        for (start, count) in other.buckets {
+            *self.buckets.entry(start).or_default() += count;
+        }
+    }
+}
+
+/// Collects a [`Histogram`] from the time column.
+struct HistogramCollector {
+    bucket_us: i64,
+}
+
+struct HistogramSegment {
+    times: tantivy::columnar::Column<i64>,
+    bucket_us: i64,
+    found: Histogram,
+}
+
+impl tantivy::collector::Collector for HistogramCollector {
+    type Fruit = Histogram;
+    type Child = HistogramSegment;
+
+    fn for_segment(
+        &self,
+        _segment: tantivy::SegmentOrdinal,
+        reader: &tantivy::SegmentReader,
+    ) -> tantivy::Result<HistogramSegment> {
+        Ok(HistogramSegment {
+            times: reader.fast_fields().i64("time")?,
+            bucket_us: self.bucket_us,
+            found: Histogram::default(),
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Histogram>) -> tantivy::Result<Histogram> {
+        let mut all = Histogram::default();
+        for fruit in fruits {
+            all.merge(fruit);
+        }
+        Ok(all)
+    }
+}
+
+impl tantivy::collector::SegmentCollector for HistogramSegment {
+    type Fruit = Histogram;
+
+    fn collect(&mut self, doc: tantivy::DocId, _score: tantivy::Score) {
+        if let Some(time) = self.times.first(doc) {
+            self.found.add(time, self.bucket_us);
+        }
+    }
+
+    fn harvest(self) -> Histogram {
+        self.found
     }
 }
 

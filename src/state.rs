@@ -38,6 +38,8 @@ pub struct AppState {
     /// Address to country, for the pages and the country tallies (detection holds its own
     /// handle).
     pub geo: Option<Arc<crate::geo::Geo>>,
+    /// Live updates for the WebSocket, and the measured ingest rate.
+    pub monitor: Arc<crate::api::monitor::Monitor>,
     pub settings: Arc<Settings>,
     /// When the server started, for uptime on `/ready`.
     pub started_at: Instant,

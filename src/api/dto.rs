@@ -278,6 +278,15 @@ pub struct ManualAlertRequest {
     pub attack: Vec<String>,
 }
 
+/// `POST /api/v1/allowlist`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowRequest {
+    pub network: String,
+    #[serde(default)]
+    pub note: String,
+}
+
 /// `PUT /api/v1/alerts/{id}/status`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -117,6 +117,17 @@ impl From<StorageError> for ApiError {
     }
 }
 
+impl From<crate::triage::TriageError> for ApiError {
+    fn from(e: crate::triage::TriageError) -> Self {
+        match e {
+            crate::triage::TriageError::Invalid(message) => {
+                Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+            }
+            crate::triage::TriageError::Storage(e) => e.into(),
+        }
+    }
+}
+
 impl From<DecodeError> for ApiError {
     fn from(err: DecodeError) -> Self {
         let code = match err {

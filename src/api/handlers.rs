@@ -29,6 +29,7 @@ use crate::search::SearchError;
 use crate::state::AppState;
 use crate::stats;
 use crate::storage::{AlertNote, AlertQuery, AlertStatus, EncodedEvent, EventCursor, EventQuery};
+use crate::triage;
 
 /// Bodies above this size are decoded on the blocking pool instead of an executor thread.
 const INLINE_DECODE_BYTES: usize = 256 * 1024;
@@ -343,9 +344,6 @@ pub async fn set_alert_status(
     Ok(Json(AlertDto::from(alert)))
 }
 
-/// Rule id of alerts raised by hand, and of those that also block their address.
-pub const MANUAL_RULE: &str = "manual";
-pub const MANUAL_BLOCK_RULE: &str = "manual-block";
 /// Most members listed with one alert.
 const MAX_MEMBERS_LISTED: usize = 10_000;
 
@@ -357,96 +355,23 @@ pub async fn create_alert(
     JsonBody(request): JsonBody<dto::ManualAlertRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let principal = caller.require(Permission::Triage)?;
-    let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message);
-    event::check_name("title", &request.title, 256).map_err(|e| bad(e.to_string()))?;
-    event::check_text("note", &request.note, 4096).map_err(|e| bad(e.to_string()))?;
-    if !["low", "medium", "high", "critical"].contains(&request.severity.as_str()) {
-        return Err(bad(
-            "severity: expected low, medium, high or critical".into()
-        ));
-    }
-    if !["ip", "user", "host", "campaign"].contains(&request.entity_type.as_str()) {
-        return Err(bad(
-            "entity_type: expected ip, user, host or campaign".into()
-        ));
-    }
-    event::check_name("entity", &request.entity, 256).map_err(|e| bad(e.to_string()))?;
-    let entity = if request.entity_type == "ip" {
-        event::parse_ip("entity", &request.entity)
-            .map_err(|e| bad(e.to_string()))?
-            .to_string()
-    } else {
-        request.entity.clone()
+    let alert = triage::ManualAlert {
+        title: request.title,
+        severity: request.severity,
+        entity_type: request.entity_type,
+        entity: request.entity,
+        note: request.note,
+        evidence: request.evidence,
+        block: request.block,
+        attack: request.attack,
     };
-    if request.block && request.entity_type != "ip" {
-        return Err(bad(
-            "block: only an alert on an address (entity_type ip) can block".into(),
-        ));
-    }
-    if request.evidence.len() > crate::storage::MAX_ALERT_EVIDENCE {
-        return Err(bad(format!(
-            "evidence: at most {} event ids",
-            crate::storage::MAX_ALERT_EVIDENCE
-        )));
-    }
-    if request.attack.len() > 16 || request.attack.iter().any(|a| a.is_empty() || a.len() > 32) {
-        return Err(bad("attack: at most 16 technique ids such as T1110".into()));
-    }
-    let now = crate::now_micros();
     let store = state.store.clone();
     let label = principal.label();
-    let created = tokio::task::spawn_blocking(move || {
-        let mut times = Vec::new();
-        for id in &request.evidence {
-            match store.get_event(id)? {
-                Some(event) => times.push(event.timestamp),
-                None => return Ok(Err(format!("evidence: no stored event `{id}`"))),
-            }
-        }
-        let update = crate::storage::AlertUpdate {
-            rule: if request.block {
-                MANUAL_BLOCK_RULE
-            } else {
-                MANUAL_RULE
-            }
-            .to_string(),
-            title: request.title,
-            severity: request.severity,
-            entity_type: request.entity_type,
-            entity,
-            first_seen: times.iter().copied().min().unwrap_or(now),
-            last_seen: times.iter().copied().max().unwrap_or(now),
-            count: 1,
-            matches: 1,
-            attack: request.attack,
-            evidence: request.evidence,
-            members: Vec::new(),
-        };
-        let ids = store.record_findings(&[update], now)?;
-        let Some(&id) = ids.first() else {
-            return Ok(Err("the alert was not recorded".to_string()));
-        };
-        let note = AlertNote {
-            at: now,
-            by: label,
-            status: AlertStatus::Open,
-            text: if request.note.is_empty() {
-                "raised by hand".to_string()
-            } else {
-                request.note
-            },
-        };
-        Ok::<_, crate::storage::StorageError>(Ok(store.set_alert_status(
-            id,
-            AlertStatus::Open,
-            note,
-        )?))
+    let alert = tokio::task::spawn_blocking(move || {
+        triage::raise(&store, alert, label, crate::now_micros())
     })
     .await
     .map_err(|e| ApiError::internal(&e))??;
-    let alert = created
-        .map_err(bad)?
-        .ok_or_else(|| ApiError::internal(&"alert vanished"))?;
     tracing::info!(alert = alert.id, by = %principal.label(), "alert raised by hand");
     Ok((StatusCode::CREATED, Json(AlertDto::from(alert))))
 }
@@ -482,28 +407,13 @@ pub async fn blocklist(
             format!("unknown parameter `{key}` (expected format)"),
         ));
     }
-    let mut blocking: std::collections::HashSet<String> = state
-        .settings
-        .rules
-        .iter()
-        .filter(|r| r.block)
-        .map(|r| r.id.clone())
-        .collect();
-    blocking.insert(MANUAL_BLOCK_RULE.to_string());
-    let ttl = i64::try_from(state.settings.blocklist_ttl.as_micros()).unwrap_or(i64::MAX);
     let now = crate::now_micros();
     let store = state.store.clone();
-    let entries = tokio::task::spawn_blocking(move || store.blocklist(&blocking, ttl, now))
+    let settings = state.settings.clone();
+    let entries = tokio::task::spawn_blocking(move || triage::blocklist(&store, &settings, now))
         .await
-        .map_err(|e| ApiError::internal(&e))??;
-    let allow = &state.settings.blocklist_allow;
-    let entries: Vec<_> = entries
-        .into_iter()
-        .filter(|e| {
-            e.ip.parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| !allow.iter().any(|n| n.contains(ip)))
-        })
-        .collect();
+        .map_err(|e| ApiError::internal(&e))??
+        .blocked;
     if json_wanted {
         let listed: Vec<_> = entries
             .iter()
@@ -530,6 +440,85 @@ pub async fn blocklist(
         text.push('\n');
     }
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
+}
+
+/// `GET /api/v1/allowlist`: the networks kept off the blocklist (the configuration's and those
+/// added here).
+pub async fn allowlist(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Permission::Read)?;
+    let store = state.store.clone();
+    let stored = tokio::task::spawn_blocking(move || store.allowlist())
+        .await
+        .map_err(|e| ApiError::internal(&e))??;
+    let configured = state.settings.blocklist_allow.iter().map(|n| {
+        json!({"network": n.to_string(), "note": "from the configuration (blocklist_allow)", "by": "config", "at": null})
+    });
+    let added = stored.into_iter().map(|e| {
+        json!({"network": e.network, "note": e.note, "by": e.by, "at": event::format_timestamp(e.at)})
+    });
+    Ok(Json(
+        json!({ "networks": configured.chain(added).collect::<Vec<_>>() }),
+    ))
+}
+
+/// `POST /api/v1/allowlist` `{"network": "192.0.2.0/24", "note": "…"}`: keeps a network off the
+/// blocklist.
+pub async fn allowlist_add(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(request): JsonBody<dto::AllowRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let principal = caller.require(Permission::Triage)?;
+    let store = state.store.clone();
+    let by = principal.label();
+    let entry = tokio::task::spawn_blocking(move || {
+        triage::allow(
+            &store,
+            &request.network,
+            &request.note,
+            by,
+            crate::now_micros(),
+        )
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))??;
+    tracing::info!(network = %entry.network, by = %principal.label(), "network allow-listed");
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            json!({"network": entry.network, "note": entry.note, "by": entry.by, "at": event::format_timestamp(entry.at)}),
+        ),
+    ))
+}
+
+/// `DELETE /api/v1/allowlist?network=192.0.2.0/24`.
+pub async fn allowlist_remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<StatusCode, ApiError> {
+    let principal = caller.require(Permission::Triage)?;
+    let text = params
+        .get("network")
+        .ok_or_else(|| ApiError::invalid_parameter("`network` is required"))?;
+    let network = triage::parse_network(text)
+        .map_err(|e| ApiError::invalid_parameter(format!("`network`: {e}")))?
+        .to_string();
+    let store = state.store.clone();
+    let key = network.clone();
+    let removed = tokio::task::spawn_blocking(move || store.disallow(&key))
+        .await
+        .map_err(|e| ApiError::internal(&e))??;
+    if !removed {
+        return Err(ApiError::not_found(format!(
+            "{network} is not on the allow-list kept by the appliance"
+        )));
+    }
+    tracing::info!(network = %network, by = %principal.label(), "network removed from the allow-list");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `GET /api/v1/templates`: the template miner's templates, as stored.

@@ -4,6 +4,7 @@ pub mod dto;
 pub mod error;
 pub mod extract;
 mod handlers;
+pub mod monitor;
 
 use axum::Router;
 use axum::routing::{delete, get, post, put};
@@ -20,6 +21,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/search", get(handlers::search))
         .route("/api/v1/stats/timeline", get(handlers::timeline))
         .route("/api/v1/stats/top", get(handlers::top))
+        .route("/api/v1/monitor/ws", get(monitor::ws))
         .route("/api/v1/logs", post(handlers::ingest_logs))
         .route("/api/v1/templates", get(handlers::list_templates))
         .route(
@@ -27,6 +29,12 @@ pub fn router() -> Router<AppState> {
             get(handlers::list_alerts).post(handlers::create_alert),
         )
         .route("/api/v1/blocklist", get(handlers::blocklist))
+        .route(
+            "/api/v1/allowlist",
+            get(handlers::allowlist)
+                .post(handlers::allowlist_add)
+                .delete(handlers::allowlist_remove),
+        )
         .route("/api/v1/alerts/{id}", get(handlers::get_alert))
         .route(
             "/api/v1/alerts/{id}/status",

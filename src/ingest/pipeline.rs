@@ -46,6 +46,10 @@ struct Job {
 pub struct PipelineStats {
     /// Transactions committed.
     pub commits: AtomicU64,
+    /// Events stored (not duplicates), and of those the failures and successes.
+    pub stored: AtomicU64,
+    pub failures: AtomicU64,
+    pub successes: AtomicU64,
 }
 
 /// The sending side; cheap to clone. The writer stops once every clone is dropped and the
@@ -143,6 +147,16 @@ fn write_loop(store: &Store, mut rx: mpsc::Receiver<Job>, stats: &PipelineStats)
         {
             Ok(outcomes) => {
                 stats.commits.fetch_add(1, Ordering::Relaxed);
+                for (counter, count) in [
+                    (
+                        &stats.stored,
+                        outcomes.iter().map(|o| o.accepted).sum::<usize>(),
+                    ),
+                    (&stats.failures, outcomes.iter().map(|o| o.failures).sum()),
+                    (&stats.successes, outcomes.iter().map(|o| o.successes).sum()),
+                ] {
+                    counter.fetch_add(count as u64, Ordering::Relaxed);
+                }
                 outcomes.into_iter().map(Ok).collect()
             }
             Err(err) => {

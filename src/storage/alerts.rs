@@ -1,7 +1,7 @@
 //! Alerts: what detection found, one open alert per rule and entity, updated as the attack
 //! goes on, and worked by analysts (open → acknowledged → resolved or false positive).
 
-use redb::{ReadableDatabase, ReadableTable};
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use serde::{Deserialize, Serialize};
 
 use super::counts::Tallies;
@@ -118,6 +118,16 @@ pub struct BlockEntry {
     pub reason: String,
     /// When the recommendation lapses unless the attack goes on (µs, wall clock).
     pub expires_at: i64,
+}
+
+/// A network kept off the blocklist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AllowEntry {
+    /// CIDR text, as normalised by the caller (`192.0.2.7/32`).
+    pub network: String,
+    pub note: String,
+    pub by: String,
+    pub at: i64,
 }
 
 /// Filters of an alert listing; newest alert first.
@@ -278,6 +288,28 @@ impl Store {
         Ok(found)
     }
 
+    /// Ids of the campaign alerts `address` is a member of (at most `limit`, newest first).
+    pub fn alerts_with_member(
+        &self,
+        address: &str,
+        limit: usize,
+    ) -> Result<Vec<u64>, StorageError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(ALERT_MEMBERS)?;
+        let mut ids = Vec::new();
+        for row in table.iter()?.rev() {
+            let (key, _) = row?;
+            let (id, member) = key.value();
+            if member == address {
+                ids.push(id);
+                if ids.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(ids)
+    }
+
     /// A campaign alert's member addresses (at most `limit`, in address order) and how many
     /// there are.
     pub fn alert_members(
@@ -353,6 +385,37 @@ impl Store {
         Ok(found.into_values().collect())
     }
 
+    /// The allow-list kept in the store, by network text.
+    pub fn allowlist(&self) -> Result<Vec<AllowEntry>, StorageError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(tables::ALLOWLIST)?;
+        let mut entries = Vec::new();
+        for row in table.iter()? {
+            entries.push(tables::decode(row?.1.value())?);
+        }
+        Ok(entries)
+    }
+
+    /// Adds (or replaces) an allow-list entry.
+    pub fn allow(&self, entry: &AllowEntry) -> Result<(), StorageError> {
+        let txn = self.db.begin_write()?;
+        txn.open_table(tables::ALLOWLIST)?
+            .insert(entry.network.as_str(), tables::encode(entry).as_slice())?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Removes an allow-list entry; whether there was one.
+    pub fn disallow(&self, network: &str) -> Result<bool, StorageError> {
+        let txn = self.db.begin_write()?;
+        let removed = txn
+            .open_table(tables::ALLOWLIST)?
+            .remove(network)?
+            .is_some();
+        txn.commit()?;
+        Ok(removed)
+    }
+
     pub fn alert(&self, id: u64) -> Result<Option<AlertRecord>, StorageError> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(ALERTS)?;
@@ -360,6 +423,32 @@ impl Store {
             .get(id)?
             .map(|v| tables::decode(v.value()))
             .transpose()
+    }
+
+    /// Alerts with an id above `id`, oldest first, at most `limit`.
+    pub fn alerts_after(&self, id: u64, limit: usize) -> Result<Vec<AlertRecord>, StorageError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(ALERTS)?;
+        let mut found = Vec::new();
+        for entry in table.range(id.saturating_add(1)..)?.take(limit) {
+            found.push(tables::decode(entry?.1.value())?);
+        }
+        Ok(found)
+    }
+
+    /// The number of active (open or acknowledged) alerts.
+    pub fn active_alert_count(&self) -> Result<u64, StorageError> {
+        let txn = self.db.begin_read()?;
+        Ok(txn.open_table(OPEN_ALERTS)?.len()?)
+    }
+
+    /// The id of the newest alert (0 when there is none).
+    pub fn newest_alert_id(&self) -> Result<u64, StorageError> {
+        let txn = self.db.begin_read()?;
+        Ok(txn
+            .open_table(ALERTS)?
+            .last()?
+            .map_or(0, |(k, _)| k.value()))
     }
 
     /// Alerts matching `query`, newest first.

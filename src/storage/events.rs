@@ -25,6 +25,9 @@ pub struct AppendOutcome {
     pub duplicates: usize,
     /// Positions in the batch of those duplicates, so that only stored events are detected on.
     pub duplicate_positions: Vec<u32>,
+    /// Of the events stored, the failures and the successes.
+    pub failures: usize,
+    pub successes: usize,
 }
 
 /// An event ready for the writer: its identity and its encoded record.
@@ -180,7 +183,13 @@ impl Store {
                     events.insert(key, event.record.as_slice())?;
                     stored.push(key);
                     tallies.add(event.timestamp, event.success, &event.tally_keys);
-                    outcomes[*batch].accepted += 1;
+                    let outcome = &mut outcomes[*batch];
+                    outcome.accepted += 1;
+                    match event.success {
+                        Some(true) => outcome.successes += 1,
+                        Some(false) => outcome.failures += 1,
+                        None => {}
+                    }
                 }
             }
             tallies.write(&txn)?;
@@ -412,6 +421,8 @@ mod tests {
                 accepted: 1,
                 duplicates: 1,
                 duplicate_positions: vec![1],
+                failures: 1,
+                successes: 0,
             }
         );
         assert_eq!(
@@ -420,6 +431,8 @@ mod tests {
                 accepted: 1,
                 duplicates: 0,
                 duplicate_positions: vec![],
+                failures: 1,
+                successes: 0,
             }
         );
         let out = store
@@ -539,6 +552,11 @@ mod model_tests {
                             (event.timestamp, arrival, event.clone()),
                         );
                         expected.accepted += 1;
+                        match event.success {
+                            Some(true) => expected.successes += 1,
+                            Some(false) => expected.failures += 1,
+                            None => {}
+                        }
                     }
                 }
                 assert_eq!(*outcome, expected, "round {round}");

@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 use redb::{Database, ReadableDatabase, ReadableTable};
 
 pub use alerts::{
-    AlertNote, AlertQuery, AlertRecord, AlertStatus, AlertUpdate, BlockEntry, MAX_ALERT_EVIDENCE,
-    merge_evidence,
+    AlertNote, AlertQuery, AlertRecord, AlertStatus, AlertUpdate, AllowEntry, BlockEntry,
+    MAX_ALERT_EVIDENCE, merge_evidence,
 };
 pub use counts::{Dimension, MinuteCounts, SERIES, Tally, rank};
 pub use error::StorageError;
@@ -140,6 +140,7 @@ impl Store {
             txn.open_table(tables::OPEN_ALERTS)?;
             txn.open_table(tables::ALERT_MEMBERS)?;
             txn.open_table(tables::USER_PROFILES)?;
+            txn.open_table(tables::ALLOWLIST)?;
         }
         txn.commit()?;
         Ok(())

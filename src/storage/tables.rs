@@ -56,6 +56,9 @@ pub const OPEN_ALERTS: TableDefinition<&str, u64> = TableDefinition::new("open_a
 pub const ALERT_MEMBERS: TableDefinition<(u64, &str), i64> = TableDefinition::new("alert_members");
 /// Accounts' login histories (the history rules' state) by account name.
 pub const USER_PROFILES: TableDefinition<&str, &[u8]> = TableDefinition::new("user_profiles");
+/// Networks kept off the blocklist, added from the dashboard or the API: the network (CIDR
+/// text) to its record (who, when, why).
+pub const ALLOWLIST: TableDefinition<&str, &[u8]> = TableDefinition::new("allowlist");
 /// Key in [`META`] holding the next alert id.
 pub const NEXT_ALERT_ID_KEY: &str = "next_alert_id";
 /// Templates of the template miner by id.
