@@ -428,13 +428,15 @@ impl SearchIndex {
                 std::ops::Bound::Included(Term::from_field_i64(self.fields.time, v))
             })
         };
-        let query = BooleanQuery::new(vec![
-            (Occur::Must, parsed),
-            (
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, parsed)];
+        // A range query needs a bound (tantivy refuses one without).
+        if from.is_some() || to.is_some() {
+            clauses.push((
                 Occur::Must,
                 Box::new(RangeQuery::new(bound(from), bound(to))),
-            ),
-        ]);
+            ));
+        }
+        let query = BooleanQuery::new(clauses);
         let searcher = self.reader.searcher();
         Ok(searcher.search(
             &query,

@@ -98,7 +98,8 @@ impl BarChart {
             .enumerate()
             .filter(|(i, _)| i % every == 0)
             .map(|(i, c)| Label {
-                x: round(i as f64 * slot + slot / 2.0),
+                // Kept clear of the edges, where a centred label would be cut.
+                x: round((i as f64 * slot + slot / 2.0).clamp(16.0, WIDTH - 16.0)),
                 text: c.label.clone(),
             })
             .collect();

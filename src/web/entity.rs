@@ -24,10 +24,14 @@ const NEWEST_EVENTS: usize = 50;
 /// Alerts listed.
 const ALERTS: usize = 50;
 
-const OUTCOMES: [Series; 2] = [
+const OUTCOMES: [Series; 3] = [
     Series {
         class: "bad",
         label: "failures",
+    },
+    Series {
+        class: "ok",
+        label: "successes",
     },
     Series {
         class: "other",
@@ -59,15 +63,22 @@ fn activity(state: &AppState, field: Exact, value: &str) -> Result<Activity, Sea
     let failed = state
         .search
         .histogram(&find(Some("failure")), None, None, DAY)?;
+    let succeeded = state
+        .search
+        .histogram(&find(Some("success")), None, None, DAY)?;
     let newest_day = all.buckets.keys().next_back().copied().unwrap_or(0);
     let days: Vec<Column> = (0..DAYS)
         .map(|i| {
             let day = newest_day - (DAYS - 1 - i) * DAY;
             let count = |h: &Histogram| h.buckets.get(&day).copied().unwrap_or(0);
-            let failures = count(&failed);
+            let (failures, successes) = (count(&failed), count(&succeeded));
             Column {
                 label: when(day)[5..10].to_string(),
-                values: vec![failures, count(&all).saturating_sub(failures)],
+                values: vec![
+                    failures,
+                    successes,
+                    count(&all).saturating_sub(failures + successes),
+                ],
             }
         })
         .collect();
@@ -181,8 +192,11 @@ pub async fn address(
         "Blocklist",
         match (blocked, allowed) {
             (Some(entry), _) => format!(
-                "blocked until {} ({})",
-                when(entry.expires_at),
+                "blocked until {} UTC ({})",
+                when(entry.expires_at)
+                    .get(..19)
+                    .unwrap_or_default()
+                    .replace('T', " "),
                 entry.reason
             ),
             (None, true) => "kept off by the allow-list".to_string(),

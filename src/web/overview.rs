@@ -234,10 +234,10 @@ fn events_chart(buckets: &[Bucket], range: Range, events: u64, failures: u64) ->
 fn alerts_chart(buckets: &[Bucket], range: Range, opened: u64) -> BarChart {
     let series = ["low", "medium", "high", "critical"].map(|severity| Series {
         class: match severity {
-            "low" => "sev-low",
-            "medium" => "sev-medium",
-            "high" => "sev-high",
-            _ => "sev-critical",
+            "low" => "low",
+            "medium" => "medium",
+            "high" => "high",
+            _ => "critical",
         },
         label: severity,
     });

@@ -11,6 +11,7 @@ mod cli;
 mod common;
 mod crash;
 mod logs;
+mod pages;
 mod search;
 mod tidy;
 mod web;

@@ -12,7 +12,7 @@ use crate::common::{Start, TestServer, cli};
 const LOGHUB: &str = include_str!("../data/loghub-openssh/OpenSSH_2k.log");
 
 /// Waits until the index has every stored event in it, and returns `/ready`'s index part.
-async fn caught_up(server: &TestServer) -> Value {
+pub async fn caught_up(server: &TestServer) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let (_, ready) = server.get("/ready", None).await;

@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::common::{ADMIN_PASSWORD, Start, TestServer};
 
 /// Cookies set by a response, as `name=value` pairs.
-fn set_cookies(response: &Response) -> Vec<(String, String, String)> {
+pub fn set_cookies(response: &Response) -> Vec<(String, String, String)> {
     response
         .headers()
         .get_all(SET_COOKIE)
@@ -23,7 +23,7 @@ fn set_cookies(response: &Response) -> Vec<(String, String, String)> {
 }
 
 /// A GET with the session cookie.
-async fn get_as(server: &TestServer, path: &str, session: &str) -> Response {
+pub async fn get_as(server: &TestServer, path: &str, session: &str) -> Response {
     server
         .client
         .get(server.url(path))
@@ -34,7 +34,7 @@ async fn get_as(server: &TestServer, path: &str, session: &str) -> Response {
 }
 
 /// A form POST with the session cookie.
-async fn post_form_as(
+pub async fn post_form_as(
     server: &TestServer,
     path: &str,
     session: &str,
@@ -51,7 +51,7 @@ async fn post_form_as(
 }
 
 /// The value of the hidden `csrf` field in a page.
-fn csrf_field(html: &str) -> String {
+pub fn csrf_field(html: &str) -> String {
     let at =
         html.find("name=\"csrf\" value=\"").expect("a csrf field") + "name=\"csrf\" value=\"".len();
     html[at..].split('"').next().unwrap().to_string()
@@ -85,7 +85,7 @@ async fn submit_login(server: &TestServer, username: &str, password: &str) -> Re
 }
 
 /// Logs in through the form; returns the session cookie pair for later requests.
-async fn login(server: &TestServer, username: &str, password: &str) -> String {
+pub async fn login(server: &TestServer, username: &str, password: &str) -> String {
     let response = submit_login(server, username, password).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let (name, value, attributes) = set_cookies(&response)

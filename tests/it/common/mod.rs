@@ -359,3 +359,55 @@ pub fn cli(root: &Path, args: &[&str], stdin: Option<&str>) -> (ExitStatus, Stri
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// A WebSocket over TLS to the test server.
+pub type WebSocket =
+    tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+
+/// Opens a WebSocket at `path`, trusting only the server's certificate, with an optional
+/// bearer token and `Origin`; a refused upgrade is the error's text (with its status).
+pub async fn websocket(
+    server: &TestServer,
+    path: &str,
+    bearer: Option<&str>,
+    origin: Option<&str>,
+) -> Result<WebSocket, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let cert = CertificateDer::from_pem_file(server.root.join("data/tls/cert.pem"))
+        .map_err(|e| e.to_string())?;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert).map_err(|e| e.to_string())?;
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    let name = ServerName::from(server.addr.ip());
+    let tls = connector
+        .connect(name, tcp)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut request = format!("wss://{}{path}", server.addr)
+        .into_client_request()
+        .map_err(|e| e.to_string())?;
+    if let Some(token) = bearer {
+        request.headers_mut().insert(
+            "authorization",
+            format!("Bearer {token}").parse().map_err(|_| "bad token")?,
+        );
+    }
+    if let Some(origin) = origin {
+        request
+            .headers_mut()
+            .insert("origin", origin.parse().map_err(|_| "bad origin")?);
+    }
+    tokio_tungstenite::client_async(request, tls)
+        .await
+        .map(|(stream, _)| stream)
+        .map_err(|e| e.to_string())
+}
