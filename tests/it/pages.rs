@@ -1,6 +1,8 @@
 //! Every dashboard page for every role: what each may see and change, forms refused without
 //! their CSRF token, hostile values shown as text, and the live stream of alerts.
 
+use std::fmt::Write;
+
 use futures_util::StreamExt;
 use reqwest::StatusCode;
 use reqwest::header::LOCATION;
@@ -401,20 +403,21 @@ async fn the_monitor_streams_new_alerts_and_counts_and_refuses_strangers() {
 
     // A brute force arrives: its alert and the counts come down the stream.
     let now = time::OffsetDateTime::now_utc();
-    let lines: String = (0..12)
-        .map(|i| {
-            let t = now - time::Duration::seconds(60 - i);
-            format!(
-                "{} web1 sshd[{}]: Failed password for root from 45.83.64.10 port {} ssh2\n",
-                t.format(&time::macros::format_description!(
-                    "[month repr:short] [day padding:space] [hour]:[minute]:[second]"
-                ))
-                .unwrap(),
-                100 + i,
-                40_000 + i
-            )
-        })
-        .collect();
+    let stamp = time::macros::format_description!(
+        "[month repr:short] [day padding:space] [hour]:[minute]:[second]"
+    );
+    let mut lines = String::new();
+    for i in 0..12 {
+        let t = (now - time::Duration::seconds(60 - i))
+            .format(&stamp)
+            .unwrap();
+        let (pid, port) = (100 + i, 40_000 + i);
+        writeln!(
+            lines,
+            "{t} web1 sshd[{pid}]: Failed password for root from 45.83.64.10 port {port} ssh2"
+        )
+        .unwrap();
+    }
     let (status, body) = server
         .post_raw("/api/v1/logs", Some(&token), "text/plain", lines)
         .await;
