@@ -206,8 +206,10 @@ impl App {
             .http1()
             .header_read_timeout(Some(header_timeout));
         let in_flight = Arc::new(AtomicUsize::new(0));
-        let server =
-            server.serve(router(state.clone(), Arc::clone(&in_flight)).into_make_service());
+        let server = server.serve(
+            router(state.clone(), Arc::clone(&in_flight))
+                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        );
         let server = tokio::spawn(server);
         if let Some(path) = &state.settings.addr_file {
             write_addr_file(path, addr)?;

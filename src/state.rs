@@ -84,3 +84,51 @@ impl AppState {
         }
     }
 }
+
+impl AppState {
+    /// Records a login to the appliance itself (`via`: `dashboard` or `api`) as an event,
+    /// through the path every event takes: stored, indexed, counted, detected on. The
+    /// appliance's login page is a monitored service like any other. Runs in the background;
+    /// a failure is logged.
+    pub fn record_own_login(
+        &self,
+        client: std::net::IpAddr,
+        username: &str,
+        success: bool,
+        via: &'static str,
+    ) {
+        let now = crate::now_micros();
+        let username = crate::event::check_name("username", username, 256)
+            .is_ok()
+            .then(|| username.to_string());
+        let event = Event {
+            event_id: crate::event::generate_event_id(),
+            timestamp: now,
+            received_at: now,
+            source_ip: Some(client),
+            port: None,
+            event_type: "LOGIN_ATTEMPT".into(),
+            username,
+            success: Some(success),
+            host: None,
+            service: Some(format!("securify-{via}")),
+            pid: None,
+            user_agent: None,
+            message: Some(format!(
+                "{} login to the appliance's {via}",
+                if success { "successful" } else { "failed" }
+            )),
+            details: None,
+            raw: None,
+            template_id: None,
+        };
+        let state = self.clone();
+        tokio::spawn(async move {
+            let encoded = vec![crate::storage::EncodedEvent::new(&event)];
+            match state.pipeline.submit(encoded).await {
+                Ok(outcome) => state.detect(vec![event], outcome.duplicate_positions).await,
+                Err(e) => tracing::warn!(error = ?e, "could not record a login to the appliance"),
+            }
+        });
+    }
+}

@@ -20,6 +20,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds to wait before trying again (`Retry-After`), for a throttled request.
+    pub retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -39,6 +41,21 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 429: too many login attempts from the caller's address.
+    #[must_use]
+    pub fn throttled(wait: std::time::Duration) -> Self {
+        let seconds = wait.as_secs().max(1);
+        Self {
+            retry_after: Some(seconds),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                format!("too many login attempts from this address; try again in {seconds} s"),
+            )
         }
     }
 
@@ -92,6 +109,11 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()
@@ -106,6 +128,7 @@ impl From<AuthError> for ApiError {
         match err {
             AuthError::Missing | AuthError::Invalid => Self::unauthorized(),
             AuthError::Forbidden => Self::forbidden(),
+            AuthError::Throttled(wait) => Self::throttled(wait),
             AuthError::Storage(e) => Self::internal(&e),
         }
     }

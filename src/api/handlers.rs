@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -862,14 +862,27 @@ fn login_reply(grant: Grant) -> Result<Json<LoginReply>, ApiError> {
 
 pub async fn login(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     JsonBody(request): JsonBody<LoginRequest>,
 ) -> Result<Json<LoginReply>, ApiError> {
     let auth = state.auth.clone();
+    let client = peer.ip();
+    let username = request.username.clone();
     let result = tokio::task::spawn_blocking(move || {
-        auth.login(&request.username, &request.password, Purpose::ApiAccess)
+        auth.login(
+            &request.username,
+            &request.password,
+            Purpose::ApiAccess,
+            Some(client),
+        )
     })
     .await
     .map_err(|e| ApiError::internal(&e))?;
+    match &result {
+        Ok(_) => state.record_own_login(client, &username, true, "api"),
+        Err(AuthError::Invalid) => state.record_own_login(client, &username, false, "api"),
+        Err(_) => {}
+    }
     match result {
         Ok(grant) => login_reply(grant),
         Err(AuthError::Invalid) => Err(ApiError::new(

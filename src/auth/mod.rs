@@ -6,6 +6,7 @@
 //! [`Principal`], and every handler asks the principal for a [`Permission`]. Nothing here knows
 //! about HTTP; `api` and `web` extract the credential and map the errors.
 
+pub mod guard;
 pub mod jwt;
 pub mod password;
 pub mod tokens;
@@ -95,6 +96,9 @@ pub enum AuthError {
     Invalid,
     #[error("insufficient permissions")]
     Forbidden,
+    /// Too many logins from one address: try again after this long.
+    #[error("too many login attempts")]
+    Throttled(Duration),
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -131,6 +135,8 @@ pub struct Auth {
     /// Every API token, checked without touching the store.
     pub tokens: TokenRegistry,
     lifetimes: Lifetimes,
+    /// Rate limit per address and lockout per account, for logins.
+    guard: guard::LoginGuard,
 }
 
 fn now_secs() -> i64 {
@@ -154,25 +160,45 @@ impl Auth {
             csrf_key: hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()),
             tokens,
             lifetimes,
+            guard: guard::LoginGuard::default(),
         })
     }
 
     /// Checks a user name and password and opens a session. Slow (argon2): call it off the
     /// async executor.
+    ///
+    /// `client` is the address the attempt comes from: beyond its allowance the attempt is
+    /// [`AuthError::Throttled`] before any password is checked. A locked-out account fails
+    /// like a wrong password (see [`guard`]).
     pub fn login(
         &self,
         username: &str,
         password: &str,
         purpose: Purpose,
+        client: Option<std::net::IpAddr>,
     ) -> Result<Grant, AuthError> {
+        let now = std::time::Instant::now();
+        if let Some(address) = client {
+            self.guard
+                .admit(address, now)
+                .map_err(AuthError::Throttled)?;
+        }
+        let locked = self.guard.is_locked(username, now);
         let user = self.store.get_user(username)?;
         let hash = user
             .as_ref()
             .map_or(DUMMY_HASH.as_str(), |u| u.password_hash.as_str());
+        // Checked even when locked, so that the reply takes as long either way.
         let matches = password::verify(password, hash);
         let user = match user {
-            Some(user) if matches && !user.disabled => user,
-            _ => return Err(AuthError::Invalid),
+            Some(user) if matches && !user.disabled && !locked => {
+                self.guard.succeeded(username);
+                user
+            }
+            _ => {
+                self.guard.failed(username, now);
+                return Err(AuthError::Invalid);
+            }
         };
         let now = now_secs();
         let session_ttl = match purpose {

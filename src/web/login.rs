@@ -3,8 +3,11 @@
 use std::collections::HashMap;
 
 use askama::Template;
-use axum::extract::{Form, State};
-use axum::http::header::SET_COOKIE;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Form, State};
+use axum::http::HeaderValue;
+use axum::http::header::{RETRY_AFTER, SET_COOKIE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 
@@ -65,6 +68,7 @@ pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response
 
 pub async fn submit(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
@@ -81,9 +85,18 @@ pub async fn submit(
     }
     let auth = state.auth.clone();
     let name = username.clone();
-    let result =
-        tokio::task::spawn_blocking(move || auth.login(&name, &password, Purpose::WebSession))
-            .await;
+    let client = peer.ip();
+    let result = tokio::task::spawn_blocking(move || {
+        auth.login(&name, &password, Purpose::WebSession, Some(client))
+    })
+    .await;
+    match &result {
+        Ok(Ok(_)) => state.record_own_login(client, &username, true, "dashboard"),
+        Ok(Err(AuthError::Invalid)) => {
+            state.record_own_login(client, &username, false, "dashboard")
+        }
+        _ => {}
+    }
     match result {
         Ok(Ok(grant)) => {
             tracing::info!(user = %grant.username, "dashboard login");
@@ -100,6 +113,22 @@ pub async fn submit(
             response
         }
         Ok(Err(AuthError::Storage(e))) => internal(&e),
+        Ok(Err(AuthError::Throttled(wait))) => {
+            tracing::info!(client = %client, "dashboard login throttled");
+            let seconds = wait.as_secs().max(1);
+            let mut response = login_form(
+                &state,
+                username,
+                Some(format!(
+                    "Too many login attempts from your address. Try again in {seconds} seconds."
+                )),
+                StatusCode::TOO_MANY_REQUESTS,
+            );
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(seconds));
+            response
+        }
         Ok(Err(_)) => {
             tracing::info!(user = %username, "dashboard login failed");
             login_form(

@@ -124,7 +124,12 @@ fn session(state: &AppState, headers: &HeaderMap) -> Result<Option<Session>, Res
             id: session_id,
         })),
         Ok(Principal::ApiToken { .. })
-        | Err(AuthError::Invalid | AuthError::Missing | AuthError::Forbidden) => Ok(None),
+        | Err(
+            AuthError::Invalid
+            | AuthError::Missing
+            | AuthError::Forbidden
+            | AuthError::Throttled(_),
+        ) => Ok(None),
         Err(AuthError::Storage(e)) => Err(internal(&e)),
     }
 }

@@ -85,7 +85,7 @@ async fn a_brute_force_becomes_an_alert_that_analysts_work() {
     assert_eq!((again.len(), again[0]["count"].clone()), (1, count));
 
     // Working it: an admin acknowledges with a note; a reader or viewer cannot.
-    let admin = server.admin_token().await;
+    let admin = server.admin_access().await;
     let path = format!("/api/v1/alerts/{id}/status");
     let (status, body) = server
         .put_json(

@@ -86,7 +86,7 @@ async fn login_refresh_rotation_reuse_and_logout() {
     );
 
     // Logout ends a fresh session at once.
-    let access = server.admin_token().await;
+    let access = server.admin_access().await;
     let (status, _) = server
         .post_raw("/api/v1/auth/logout", Some(&access), "application/json", "")
         .await;
@@ -101,7 +101,7 @@ async fn login_refresh_rotation_reuse_and_logout() {
 async fn tokens_are_scoped_listed_and_revoked_one_by_one() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path(), Start::default()).await;
-    let admin = server.admin_token().await;
+    let admin = server.admin_access().await;
 
     let (status, body) = server
         .post_json(
@@ -206,7 +206,7 @@ async fn tokens_are_scoped_listed_and_revoked_one_by_one() {
 async fn viewers_read_but_cannot_administer_or_ingest() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path(), Start::default()).await;
-    let admin = server.admin_token().await;
+    let admin = server.admin_access().await;
     let (status, body) = server
         .post_json(
             "/api/v1/users",
@@ -273,7 +273,7 @@ async fn viewers_read_but_cannot_administer_or_ingest() {
 async fn a_password_change_ends_the_users_sessions() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path(), Start::default()).await;
-    let before = server.admin_token().await;
+    let before = server.admin_access().await;
     assert_eq!(
         server.get("/api/v1/auth/me", Some(&before)).await.0,
         StatusCode::OK
@@ -293,4 +293,67 @@ async fn a_password_change_ends_the_users_sessions() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, _) = server.login("admin", "a brand new password").await;
     assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn repeated_failures_lock_an_account_quietly_and_flooding_is_throttled() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), Start::default()).await;
+    let admin = server.admin_token().await;
+    let (status, _) = server
+        .post_json(
+            "/api/v1/users",
+            Some(&admin),
+            &json!({"username": "vera", "password": "viewer password 1", "role": "viewer"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    // Five wrong passwords lock the account: the right one now gets the very same reply.
+    let (_, wrong) = server.login("vera", "not her password").await;
+    for _ in 0..4 {
+        assert_eq!(
+            server.login("vera", "not her password").await,
+            (StatusCode::UNAUTHORIZED, wrong.clone())
+        );
+    }
+    assert_eq!(
+        server.login("vera", "viewer password 1").await,
+        (StatusCode::UNAUTHORIZED, wrong.clone())
+    );
+    // Another account is not affected.
+    assert_eq!(
+        server.login("admin", ADMIN_PASSWORD).await.0,
+        StatusCode::OK
+    );
+
+    // Past its allowance (10 at once), the address must wait, and is told how long.
+    let mut throttled = None;
+    for _ in 0..5 {
+        let response = server
+            .client
+            .post(server.url("/api/v1/auth/login"))
+            .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            throttled = Some(response);
+            break;
+        }
+    }
+    let response = throttled.expect("a 429 after ten attempts");
+    let wait: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=6).contains(&wait), "{wait}");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "too_many_attempts");
+    // Tokens are not logins: the API still answers.
+    assert_eq!(
+        server.get("/api/v1/auth/me", Some(&admin)).await.0,
+        StatusCode::OK
+    );
 }

@@ -149,6 +149,28 @@ async fn login_pages_escaping_and_logout() {
     );
 
     let session = login(&server, "admin", ADMIN_PASSWORD).await;
+    // The failed and the successful login are events of the appliance's own (its login page
+    // is a monitored service).
+    let reader = server.api_token(&["read"]).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, page) = server
+            .get("/api/v1/events?username=admin", Some(&reader))
+            .await;
+        let own: Vec<&serde_json::Value> = page["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["service"] == "securify-dashboard" && e["source_ip"] == "127.0.0.1")
+            .collect();
+        if own.len() == 2 {
+            assert_eq!(own[0]["success"], true, "{page}");
+            assert_eq!(own[1]["success"], false, "{page}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{page}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let response = get_as(&server, "/events", &session).await;
     assert_eq!(response.status(), StatusCode::OK);
     let csp = response.headers()["content-security-policy"]
@@ -163,7 +185,10 @@ async fn login_pages_escaping_and_logout() {
     ];
     assert!(escaped.iter().any(|e| html.contains(e)), "{html}");
     assert!(!html.contains("<script>alert(1)</script>"));
-    assert!(html.contains("Stored events: 1"));
+    assert!(
+        html.contains("Stored events: 3"),
+        "the hostile event and two logins"
+    );
 
     // The same cookie also reads the JSON API, but cannot change anything through it.
     let response = get_as(&server, "/api/v1/auth/me", &session).await;

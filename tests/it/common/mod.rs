@@ -158,25 +158,37 @@ impl TestServer {
         .await
     }
 
-    /// Logs in as the first admin through the API; returns the access token.
-    pub async fn admin_token(&self) -> String {
+    /// Logs in as the first admin through the API; returns the access token (a person's
+    /// credential, unlike [`TestServer::admin_token`]).
+    pub async fn admin_access(&self) -> String {
         let (status, body) = self.login("admin", ADMIN_PASSWORD).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["access_token"].as_str().unwrap().to_string()
     }
 
-    /// Creates an API token with `scopes` (as the admin); returns its bearer value.
+    /// An API token with the `admin` scope (everything but ingest), made through the admin
+    /// socket: no login, so the appliance records no login event of its own.
+    pub async fn admin_token(&self) -> String {
+        self.api_token(&["admin", "read"]).await
+    }
+
+    /// Creates an API token with `scopes` through the running server's admin socket; returns
+    /// its bearer value.
     pub async fn api_token(&self, scopes: &[&str]) -> String {
-        let admin = self.admin_token().await;
-        let (status, body) = self
-            .post_json(
-                "/api/v1/tokens",
-                Some(&admin),
-                &json!({"name": "test", "scopes": scopes}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        body["token"].as_str().unwrap().to_string()
+        let mut args = vec!["token", "create", "--name", "test"];
+        for scope in scopes {
+            args.extend(["--scope", scope]);
+        }
+        let root = self.root.clone();
+        let args: Vec<String> = args.into_iter().map(str::to_string).collect();
+        let (status, stdout, stderr) = tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            cli(&root, &args, None)
+        })
+        .await
+        .unwrap();
+        assert!(status.success(), "{stderr}");
+        stdout.trim().lines().last().unwrap().to_string()
     }
 
     pub async fn post_json(
