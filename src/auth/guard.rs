@@ -168,7 +168,7 @@ mod tests {
         guard.failed("root", start + minute * 4);
         assert!(guard.is_locked("root", start + minute * 4));
         assert!(!guard.is_locked("alice", start + minute * 4));
-        assert!(guard.is_locked("root", start + minute * 4 + LOCK_FOR - minute));
+        assert!(guard.is_locked("root", start + minute * 3 + LOCK_FOR));
         assert!(!guard.is_locked("root", start + minute * 4 + LOCK_FOR));
 
         // Failures spread wider than the window do not lock.

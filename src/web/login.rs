@@ -93,7 +93,7 @@ pub async fn submit(
     match &result {
         Ok(Ok(_)) => state.record_own_login(client, &username, true, "dashboard"),
         Ok(Err(AuthError::Invalid)) => {
-            state.record_own_login(client, &username, false, "dashboard")
+            state.record_own_login(client, &username, false, "dashboard");
         }
         _ => {}
     }
