@@ -85,6 +85,24 @@
     });
   }
 
+  // Adds what the stream reports to the key figures, for a range ending now: only events
+  // stored after the page was made (it counted those before), in proportion when a report
+  // straddles that moment.
+  function countSince(message) {
+    const tiles = document.querySelector(".kpis[data-stored]");
+    if (!tiles || !message.events) return;
+    const rendered = parseInt(tiles.dataset.stored, 10) || 0;
+    const fresh = Math.min(message.events, message.stored_total - rendered);
+    if (fresh <= 0) return;
+    const share = fresh / message.events;
+    bump("events", fresh);
+    bump("failures", Math.round(message.failures * share));
+    bump("successes", Math.round(message.successes * share));
+    const failed = parseInt(document.querySelector('[data-kpi="failures"]').textContent, 10) || 0;
+    const succeeded = parseInt(document.querySelector('[data-kpi="successes"]').textContent, 10) || 0;
+    if (failed + succeeded > 0) set("failure_rate", `${(failed * 100 / (failed + succeeded)).toFixed(1)} %`);
+  }
+
   function live() {
     const status = document.getElementById("live-status");
     const table = document.querySelector("#live-alerts tbody");
@@ -106,10 +124,8 @@
           while (table.rows.length > 10) table.deleteRow(table.rows.length - 1);
           bump("alerts_opened", 1);
         } else if (message.type === "counts") {
-          bump("events", message.events);
-          bump("failures", message.failures);
-          bump("successes", message.successes);
           set("active_alerts", message.active_alerts);
+          countSince(message);
         }
       };
       ws.onclose = () => {

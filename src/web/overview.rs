@@ -63,7 +63,7 @@ struct OverviewPage {
     successes: u64,
     failure_rate: String,
     alerts_opened: u64,
-    active_alerts: usize,
+    active_alerts: u64,
     events_chart: BarChart,
     alerts_chart: BarChart,
     addresses: Vec<TopRow>,
@@ -76,6 +76,9 @@ struct OverviewPage {
     newest: Option<(String, String)>,
     /// The end of the range, when it is not now (the `until` parameter).
     until: Option<String>,
+    /// For a range ending now: the events stored since start when the page was made, from
+    /// which the script adds what the live stream reports.
+    live_from: Option<u64>,
 }
 
 /// What the overview reads from the store, in one blocking call.
@@ -83,7 +86,7 @@ struct Figures {
     buckets: Vec<Bucket>,
     tops: [Vec<Tally>; 4],
     alerts: Vec<crate::storage::AlertRecord>,
-    active_alerts: usize,
+    active_alerts: u64,
     newest: Option<i64>,
 }
 
@@ -99,32 +102,16 @@ pub async fn page(
         .and_then(|v| parse_timestamp("until", v).ok());
     let to = until.unwrap_or_else(crate::now_micros);
     let from = to - range.micros + 1;
+    let live_from = until.is_none().then(|| {
+        state
+            .pipeline
+            .stats
+            .stored
+            .load(std::sync::atomic::Ordering::Relaxed)
+    });
     let store = state.store.clone();
     let geo = state.geo.clone();
-    let figures = blocking(move || {
-        let buckets = stats::timeline(&store, from, to, range.step_minutes)?;
-        let top = |ranked| stats::top(&store, geo.as_deref(), ranked, from, to, TOP);
-        let tops = [
-            top(Ranked::Stored(Dimension::Address))?,
-            top(Ranked::Stored(Dimension::Account))?,
-            top(Ranked::Country)?,
-            top(Ranked::Stored(Dimension::Host))?,
-        ];
-        let alerts = store.alerts(&AlertQuery {
-            limit: NEWEST_ALERTS,
-            ..AlertQuery::default()
-        })?;
-        let active_alerts = store.open_alert_keys()?.len();
-        let newest = store.newest_event_time()?;
-        Ok::<_, stats::TimelineError>(Figures {
-            buckets,
-            tops,
-            alerts,
-            active_alerts,
-            newest,
-        })
-    })
-    .await?;
+    let figures = blocking(move || read_figures(&store, geo.as_deref(), from, to, range)).await?;
     let sum = |f: fn(&Bucket) -> u64| figures.buckets.iter().map(f).sum::<u64>();
     let (events, failures, successes) =
         (sum(|b| b.events), sum(|b| b.failures), sum(|b| b.successes));
@@ -185,7 +172,37 @@ pub async fn page(
         alerts: figures.alerts.into_iter().map(AlertRow::from).collect(),
         newest,
         until: until_text,
+        live_from,
     }))
+}
+
+/// Everything the overview shows of the range from `from` to `to`, in one blocking call.
+fn read_figures(
+    store: &crate::storage::Store,
+    geo: Option<&crate::geo::Geo>,
+    from: i64,
+    to: i64,
+    range: Range,
+) -> Result<Figures, stats::TimelineError> {
+    let buckets = stats::timeline(store, from, to, range.step_minutes)?;
+    let top = |ranked| stats::top(store, geo, ranked, from, to, TOP);
+    let tops = [
+        top(Ranked::Stored(Dimension::Address))?,
+        top(Ranked::Stored(Dimension::Account))?,
+        top(Ranked::Country)?,
+        top(Ranked::Stored(Dimension::Host))?,
+    ];
+    let alerts = store.alerts(&AlertQuery {
+        limit: NEWEST_ALERTS,
+        ..AlertQuery::default()
+    })?;
+    Ok(Figures {
+        buckets,
+        tops,
+        alerts,
+        active_alerts: store.active_alert_count()?,
+        newest: store.newest_event_time()?,
+    })
 }
 
 /// A bucket's label: its day for buckets of a day or more, else its time of day (UTC).

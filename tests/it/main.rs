@@ -7,6 +7,7 @@ mod alerts;
 mod api;
 mod auth;
 mod blocklist;
+mod browser;
 mod cli;
 mod common;
 mod crash;
