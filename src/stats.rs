@@ -5,7 +5,7 @@
 use rustc_hash::FxHashMap;
 
 use crate::geo::Geo;
-use crate::storage::{Dimension, StorageError, Store, Tally, rank};
+use crate::storage::{Dimension, StorageError, Store, Tally, ranked};
 
 const MINUTE_US: i64 = 60_000_000;
 /// Most buckets one timeline has.
@@ -124,16 +124,7 @@ fn by_country(geo: Option<&Geo>, addresses: Vec<Tally>) -> Vec<Tally> {
         sum.0 += tally.events;
         sum.1 += tally.failures;
     }
-    let mut tallies: Vec<Tally> = sums
-        .into_iter()
-        .map(|(key, (events, failures))| Tally {
-            key,
-            events,
-            failures,
-        })
-        .collect();
-    rank(&mut tallies);
-    tallies
+    ranked(sums)
 }
 
 #[cfg(test)]

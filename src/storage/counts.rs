@@ -96,6 +96,21 @@ pub fn rank(tallies: &mut [Tally]) {
     });
 }
 
+/// Per-key sums of (events, failures) as ranked tallies.
+#[must_use]
+pub fn ranked(sums: impl IntoIterator<Item = (String, (u64, u64))>) -> Vec<Tally> {
+    let mut tallies: Vec<Tally> = sums
+        .into_iter()
+        .map(|(key, (events, failures))| Tally {
+            key,
+            events,
+            failures,
+        })
+        .collect();
+    rank(&mut tallies);
+    tallies
+}
+
 /// What one commit adds to the count tables, summed in memory first so that each minute and
 /// series, and each hour and key, is one row update however many events it counts.
 #[derive(Debug, Default)]
@@ -203,16 +218,7 @@ impl Store {
                 sum.1 += failures;
             }
         }
-        let mut tallies: Vec<Tally> = sums
-            .into_iter()
-            .map(|(key, (events, failures))| Tally {
-                key,
-                events,
-                failures,
-            })
-            .collect();
-        rank(&mut tallies);
-        Ok(tallies)
+        Ok(ranked(sums))
     }
 }
 

@@ -23,7 +23,7 @@ pub use alerts::{
     AlertNote, AlertQuery, AlertRecord, AlertStatus, AlertUpdate, AllowEntry, BlockEntry,
     MAX_ALERT_EVIDENCE, merge_evidence,
 };
-pub use counts::{Dimension, MinuteCounts, SERIES, Tally, rank};
+pub use counts::{Dimension, MinuteCounts, SERIES, Tally, rank, ranked};
 pub use error::StorageError;
 pub use events::{AppendOutcome, Committed, EncodedEvent, EventCursor, EventPage, EventQuery};
 pub use templates::TemplateRecord;

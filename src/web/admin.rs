@@ -7,7 +7,7 @@ use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::{Nav, Session, check_csrf, internal, render_with, require_admin};
+use super::{Nav, Session, internal, render_with, require_admin, require_admin_form};
 use crate::admin::{AdminErrorKind, AdminRequest, AdminResponse, TokenInfo};
 use crate::state::AppState;
 use crate::storage::{Role, Scope};
@@ -94,13 +94,10 @@ pub async fn token_create(
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let session = match require_admin(&state, &headers) {
+    let session = match require_admin_form(&state, &headers, &form) {
         Ok(s) => s,
         Err(response) => return response,
     };
-    if let Err(response) = check_csrf(&state, &session, &form) {
-        return response;
-    }
     let scopes: Vec<Scope> = [
         ("scope_ingest", Scope::Ingest),
         ("scope_read", Scope::Read),
@@ -151,13 +148,10 @@ pub async fn token_revoke(
     Path(id): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let session = match require_admin(&state, &headers) {
+    let session = match require_admin_form(&state, &headers, &form) {
         Ok(s) => s,
         Err(response) => return response,
     };
-    if let Err(response) = check_csrf(&state, &session, &form) {
-        return response;
-    }
     match state.admin(AdminRequest::TokenRevoke { id }).await {
         Ok(AdminResponse::TokenRevoked { info }) => {
             tracing::info!(by = %session.username, token_id = %info.id, "API token revoked");
@@ -268,13 +262,10 @@ pub async fn user_create(
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let session = match require_admin(&state, &headers) {
+    let session = match require_admin_form(&state, &headers, &form) {
         Ok(s) => s,
         Err(response) => return response,
     };
-    if let Err(response) = check_csrf(&state, &session, &form) {
-        return response;
-    }
     let field = |name: &str| form.get(name).cloned().unwrap_or_default();
     let role = match field("role").parse::<Role>() {
         Ok(role) => role,
@@ -302,13 +293,10 @@ pub async fn user_password(
     Path(username): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let session = match require_admin(&state, &headers) {
+    let session = match require_admin_form(&state, &headers, &form) {
         Ok(s) => s,
         Err(response) => return response,
     };
-    if let Err(response) = check_csrf(&state, &session, &form) {
-        return response;
-    }
     let request = AdminRequest::UserPasswd {
         username,
         password: form.get("password").cloned().unwrap_or_default(),

@@ -406,11 +406,7 @@ pub async fn block(
             block: true,
             attack: alert.attack.clone(),
         };
-        match triage::raise(&store, manual, by, crate::now_micros()) {
-            Ok(raised) => Ok(Ok(raised)),
-            Err(TriageError::Storage(e)) => Err(e),
-            Err(invalid) => Ok(Err(invalid)),
-        }
+        refusal(triage::raise(&store, manual, by, crate::now_micros()))
     })
     .await?;
     match raised {
@@ -428,6 +424,17 @@ pub async fn block(
             )
             .await
         }
+    }
+}
+
+/// A refused request apart from a failure of the store: the refusal is shown on the page, the
+/// failure is the error page.
+fn refusal<T>(
+    result: Result<T, TriageError>,
+) -> Result<Result<T, TriageError>, crate::storage::StorageError> {
+    match result {
+        Err(TriageError::Storage(e)) => Err(e),
+        other => Ok(other),
     }
 }
 
@@ -518,14 +525,8 @@ pub async fn allow(
     let by = session.label();
     let text = network.clone();
     let added =
-        blocking(
-            move || match triage::allow(&store, &text, &note, by, crate::now_micros()) {
-                Ok(entry) => Ok(Ok(entry)),
-                Err(TriageError::Storage(e)) => Err(e),
-                Err(invalid) => Ok(Err(invalid)),
-            },
-        )
-        .await?;
+        blocking(move || refusal(triage::allow(&store, &text, &note, by, crate::now_micros())))
+            .await?;
     match added {
         Ok(entry) => {
             tracing::info!(network = %entry.network, by = %session.label(), "network allow-listed");

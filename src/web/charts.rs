@@ -14,6 +14,22 @@ pub struct Series {
     pub label: &'static str,
 }
 
+/// Events by outcome: failures, successes, and the rest (notices, sessions…).
+pub const OUTCOMES: [Series; 3] = [
+    Series {
+        class: "bad",
+        label: "failures",
+    },
+    Series {
+        class: "ok",
+        label: "successes",
+    },
+    Series {
+        class: "other",
+        label: "other events",
+    },
+];
+
 /// One column: a label and one value per series.
 #[derive(Debug, Clone)]
 pub struct Column {

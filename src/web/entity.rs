@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 
 use super::alerts::AlertRow;
-use super::charts::{BarChart, Column, Series};
+use super::charts::{BarChart, Column, OUTCOMES, Series};
 use super::search::{HitRow, hit_row};
 use super::{Nav, Page, blocking, error_page, form_encode, render, require_session, when};
 use crate::detect::profile::UserProfile;
@@ -23,21 +23,6 @@ const DAYS: i64 = 30;
 const NEWEST_EVENTS: usize = 50;
 /// Alerts listed.
 const ALERTS: usize = 50;
-
-const OUTCOMES: [Series; 3] = [
-    Series {
-        class: "bad",
-        label: "failures",
-    },
-    Series {
-        class: "ok",
-        label: "successes",
-    },
-    Series {
-        class: "other",
-        label: "other events",
-    },
-];
 
 /// What an entity page shows of its activity.
 struct Activity {

@@ -152,6 +152,17 @@ fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<Session, Respo
     }
 }
 
+/// An administrator's form post: an admin session and the form's CSRF token.
+fn require_admin_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Result<Session, Response> {
+    let session = require_admin(state, headers)?;
+    check_csrf(state, &session, form)?;
+    Ok(session)
+}
+
 /// A form post that changes something: a session allowed to triage, and the form's CSRF token.
 fn require_triage(
     state: &AppState,

@@ -8,7 +8,7 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 
 use super::alerts::AlertRow;
-use super::charts::{BarChart, Column, Series};
+use super::charts::{BarChart, Column, OUTCOMES, Series};
 use super::{Nav, Page, RANGES, Range, blocking, form_encode, render, require_session, when};
 use crate::event::{format_timestamp, parse_timestamp};
 use crate::state::AppState;
@@ -216,20 +216,6 @@ fn label(bucket: &Bucket, range: Range) -> String {
 }
 
 fn events_chart(buckets: &[Bucket], range: Range, events: u64, failures: u64) -> BarChart {
-    let series = [
-        Series {
-            class: "bad",
-            label: "failures",
-        },
-        Series {
-            class: "ok",
-            label: "successes",
-        },
-        Series {
-            class: "other",
-            label: "other events",
-        },
-    ];
     let columns: Vec<Column> = buckets
         .iter()
         .map(|b| Column {
@@ -245,7 +231,7 @@ fn events_chart(buckets: &[Bucket], range: Range, events: u64, failures: u64) ->
         "Events per {} minutes: {events} in all, {failures} failed logins",
         range.step_minutes
     );
-    BarChart::stacked(&series, &columns, 8, summary)
+    BarChart::stacked(&OUTCOMES, &columns, 8, summary)
 }
 
 fn alerts_chart(buckets: &[Bucket], range: Range, opened: u64) -> BarChart {
