@@ -351,6 +351,16 @@ async fn repeated_failures_lock_an_account_quietly_and_flooding_is_throttled() {
     assert!((1..=6).contains(&wait), "{wait}");
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "too_many_attempts");
+    // The dashboard's form shares the allowance, and says so on the page.
+    let page = crate::web::submit_login(&server, "admin", ADMIN_PASSWORD).await;
+    assert_eq!(page.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(page.headers().contains_key("retry-after"));
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("Too many login attempts")
+    );
     // Tokens are not logins: the API still answers.
     assert_eq!(
         server.get("/api/v1/auth/me", Some(&admin)).await.0,

@@ -58,7 +58,7 @@ pub fn csrf_field(html: &str) -> String {
 }
 
 /// Fetches the login form and submits it with its nonce cookie and CSRF token.
-async fn submit_login(server: &TestServer, username: &str, password: &str) -> Response {
+pub async fn submit_login(server: &TestServer, username: &str, password: &str) -> Response {
     let page = server
         .client
         .get(server.url("/login"))
