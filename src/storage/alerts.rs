@@ -436,6 +436,20 @@ impl Store {
         Ok(found)
     }
 
+    /// The id of the active alert of `rule` on this entity, if there is one.
+    pub fn active_alert_id(
+        &self,
+        rule: &str,
+        entity_type: &str,
+        entity: &str,
+    ) -> Result<Option<u64>, StorageError> {
+        let txn = self.db.begin_read()?;
+        let open = txn.open_table(OPEN_ALERTS)?;
+        Ok(open
+            .get(open_key(rule, entity_type, entity).as_str())?
+            .map(|v| v.value()))
+    }
+
     /// The number of active (open or acknowledged) alerts.
     pub fn active_alert_count(&self) -> Result<u64, StorageError> {
         let txn = self.db.begin_read()?;

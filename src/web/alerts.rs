@@ -283,17 +283,9 @@ async fn detail_view(
             (Vec::new(), 0)
         };
         let blocked_by_hand = alert.entity_type == "ip"
-            && !store
-                .alerts(&AlertQuery {
-                    rule: Some(triage::MANUAL_BLOCK_RULE.to_string()),
-                    entity: Some(alert.entity.clone()),
-                    limit: 1,
-                    ..AlertQuery::default()
-                })?
-                .into_iter()
-                .filter(|a| a.status.is_active())
-                .collect::<Vec<_>>()
-                .is_empty();
+            && store
+                .active_alert_id(triage::MANUAL_BLOCK_RULE, "ip", &alert.entity)?
+                .is_some();
         Ok::<_, crate::storage::StorageError>(Some((alert, evidence, members, blocked_by_hand)))
     })
     .await?;

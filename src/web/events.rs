@@ -8,7 +8,7 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 
-use super::{Nav, form_encode, internal, render, require_session, when};
+use super::{Nav, form_encode, internal, param, render, require_session, when};
 use crate::api::dto;
 use crate::event;
 use crate::state::AppState;
@@ -50,13 +50,11 @@ pub async fn page(
         Ok(s) => s,
         Err(response) => return response,
     };
-    let param = |name: &str| {
-        params
-            .get(name)
-            .map(|v| v.trim().to_string())
-            .unwrap_or_default()
-    };
-    let (username, source_ip, success) = (param("username"), param("source_ip"), param("success"));
+    let (username, source_ip, success) = (
+        param(&params, "username"),
+        param(&params, "source_ip"),
+        param(&params, "success"),
+    );
     let mut query = EventQuery {
         limit: PAGE_SIZE,
         ..EventQuery::default()
