@@ -1,15 +1,19 @@
-//! Search latency on a stopped data directory: `SearchIndex::search` plus reading the hits'
-//! events from the store, as `GET /api/v1/search` does (without HTTP).
+//! Search and overview latency on a stopped data directory, without HTTP:
+//! - `SearchIndex::search` plus reading the hits' events from the store, as
+//!   `GET /api/v1/search` does, over all time and over the newest 24 hours of event time, 100
+//!   hits per page as the API's default;
+//! - what the overview page reads per range: the timeline of per-minute counts and each top
+//!   list from the hourly tallies.
 //!
 //! `DATA_DIR=/path/to/data cargo bench --bench search` (fill it first, for example with
-//! `securify import` of a generated auth.log, and let the server's index catch up). Reports
-//! p50 and p95 over `RUNS` (default 50) runs of each query, over all time and over the newest
-//! 24 hours of event time, 100 hits per page as the API's default.
+//! `bench/search.sh`, or `securify import` of a generated auth.log with the server's index
+//! caught up). Reports p50 and p95 in ms over `RUNS` (default 50) runs of each.
 
 use std::time::Instant;
 
 use securify::search::{SearchIndex, index_dir};
-use securify::storage::Store;
+use securify::stats::{self, Ranked};
+use securify::storage::{Dimension, Store};
 
 const QUERIES: [(&str, &str); 5] = [
     ("term", "failed"),
@@ -25,6 +29,18 @@ const QUERIES: [(&str, &str); 5] = [
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[index.min(sorted.len() - 1)]
+}
+
+/// p50 and p95 in ms of `runs` calls of `work`.
+fn measure(runs: usize, mut work: impl FnMut()) -> (f64, f64) {
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let start = Instant::now();
+        work();
+        times.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    (percentile(&times, 0.5), percentile(&times, 0.95))
 }
 
 fn main() {
@@ -55,21 +71,43 @@ fn main() {
     );
     for (name, query) in QUERIES {
         for (span, from) in [("all time", None), ("24 h", Some(newest - day))] {
-            let mut times = Vec::with_capacity(runs);
             let mut hits = 0;
-            for _ in 0..runs {
-                let start = Instant::now();
+            let (p50, p95) = measure(runs, || {
                 let found = search.search(query, from, None, None, 100).expect("search");
-                let events = store.events_at(&found).expect("events");
-                hits = events.len();
-                times.push(start.elapsed().as_secs_f64() * 1e3);
-            }
-            times.sort_by(f64::total_cmp);
-            println!(
-                "{name:<18} {span:<8} {:>8.2} {:>8.2}   ({hits} hits) {query}",
-                percentile(&times, 0.5),
-                percentile(&times, 0.95),
-            );
+                hits = store.events_at(&found).expect("events").len();
+            });
+            println!("{name:<18} {span:<8} {p50:>8.2} {p95:>8.2}   ({hits} hits) {query}");
+        }
+    }
+    overview(&store, newest, runs);
+}
+
+/// What the overview reads for each of its ranges ending at `newest`.
+fn overview(store: &Store, newest: i64, runs: usize) {
+    let geo = securify::geo::Geo::built_in().ok();
+    let hour = 3600 * 1_000_000;
+    println!("overview of the range ending at the newest event; p50 / p95 in ms");
+    for (range, span, step) in [
+        ("1h", hour, 1),
+        ("24h", 24 * hour, 30),
+        ("7d", 7 * 24 * hour, 360),
+        ("30d", 30 * 24 * hour, 1440),
+    ] {
+        let from = newest - span + 1;
+        let (p50, p95) = measure(runs, || {
+            stats::timeline(store, from, newest, step).expect("timeline");
+        });
+        println!("{range:<4} timeline        {p50:>8.2} {p95:>8.2}");
+        for (name, ranked) in [
+            ("top addresses", Ranked::Stored(Dimension::Address)),
+            ("top accounts", Ranked::Stored(Dimension::Account)),
+            ("top countries", Ranked::Country),
+            ("top hosts", Ranked::Stored(Dimension::Host)),
+        ] {
+            let (p50, p95) = measure(runs, || {
+                stats::top(store, geo.as_ref(), ranked, from, newest, 10).expect("top");
+            });
+            println!("{range:<4} {name:<15} {p50:>8.2} {p95:>8.2}");
         }
     }
 }

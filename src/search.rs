@@ -108,7 +108,7 @@ fn schema() -> (Schema, Fields) {
     );
     let fields = Fields {
         message: builder.add_text_field("message", TEXT),
-        time: builder.add_i64_field("time", INDEXED | FAST),
+        time: builder.add_i64_field("time", FAST),
         seq: builder.add_u64_field("seq", FAST),
         host: builder.add_text_field("host", any_case.clone()),
         ip: builder.add_text_field("ip", any_case.clone()),

@@ -58,7 +58,13 @@ pub fn timeline(
             ..Bucket::default()
         })
         .collect();
-    for ((minute, series), n) in store.minute_counts(from, to)?.0 {
+    // Buckets of whole hours are summed from the hourly counts.
+    let counts = if step % 60 == 0 {
+        store.hourly_counts(from, to)?
+    } else {
+        store.minute_counts(from, to)?
+    };
+    for ((minute, series), n) in counts.0 {
         let Some(bucket) = buckets.get_mut(((minute - first) / step) as usize) else {
             continue;
         };
@@ -106,14 +112,15 @@ pub fn top(
 ) -> Result<Vec<Tally>, StorageError> {
     let mut tallies = match ranked {
         Ranked::Stored(dimension) => store.tallies(dimension, from, to)?,
-        Ranked::Country => by_country(geo, store.tallies(Dimension::Address, from, to)?),
+        Ranked::Country => by_country(geo, &store.tallies(Dimension::Address, from, to)?),
     };
     tallies.truncate(limit);
     Ok(tallies)
 }
 
-/// Address tallies summed per country.
-fn by_country(geo: Option<&Geo>, addresses: Vec<Tally>) -> Vec<Tally> {
+/// Address tallies summed per country, ranked.
+#[must_use]
+pub fn by_country(geo: Option<&Geo>, addresses: &[Tally]) -> Vec<Tally> {
     let mut sums: FxHashMap<String, (u64, u64)> = FxHashMap::default();
     for tally in addresses {
         let country = match (geo, tally.key.parse()) {
@@ -141,7 +148,7 @@ mod tests {
         };
         let grouped = by_country(
             Some(&geo),
-            vec![
+            &[
                 tally("10.0.0.1", 5, 1),
                 tally("8.8.8.8", 3, 3),
                 tally("192.168.1.1", 2, 2),

@@ -73,34 +73,44 @@
     return row;
   }
 
-  function bump(name, by) {
-    document.querySelectorAll(`[data-kpi="${name}"]`).forEach((el) => {
-      el.textContent = String((parseInt(el.textContent, 10) || 0) + by);
-    });
-  }
-
   function set(name, value) {
     document.querySelectorAll(`[data-kpi="${name}"]`).forEach((el) => {
       el.textContent = String(value);
     });
   }
 
-  // Adds what the stream reports to the key figures, for a range ending now: only events
-  // stored after the page was made (it counted those before), in proportion when a report
-  // straddles that moment.
-  function countSince(message) {
-    const tiles = document.querySelector(".kpis[data-stored]");
-    if (!tiles || !message.events) return;
-    const rendered = parseInt(tiles.dataset.stored, 10) || 0;
-    const fresh = Math.min(message.events, message.stored_total - rendered);
-    if (fresh <= 0) return;
-    const share = fresh / message.events;
-    bump("events", fresh);
-    bump("failures", Math.round(message.failures * share));
-    bump("successes", Math.round(message.successes * share));
-    const failed = parseInt(document.querySelector('[data-kpi="failures"]').textContent, 10) || 0;
-    const succeeded = parseInt(document.querySelector('[data-kpi="successes"]').textContent, 10) || 0;
-    if (failed + succeeded > 0) set("failure_rate", `${(failed * 100 / (failed + succeeded)).toFixed(1)} %`);
+  // Re-reads the key figures of a range ending now from the stored per-minute counts (by
+  // event time, so a replay of old logs does not inflate them), at most every few seconds
+  // while events arrive.
+  const REFRESH_MS = 5000;
+  let refreshed = 0;
+  let pending = false;
+  function refreshFigures() {
+    const tiles = document.querySelector(".kpis[data-span-minutes]");
+    if (!tiles || pending) return;
+    pending = true;
+    const wait = Math.max(0, refreshed + REFRESH_MS - Date.now());
+    setTimeout(() => {
+      const span = parseInt(tiles.dataset.spanMinutes, 10) * 60000;
+      const from = new Date(Date.now() - span + 1).toISOString();
+      fetch(`/api/v1/stats/timeline?from=${encodeURIComponent(from)}&step_minutes=${tiles.dataset.stepMinutes}`,
+        { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then((response) => (response.ok ? response.json() : Promise.reject(response.status)))
+        .then((timeline) => {
+          let events = 0, failed = 0, succeeded = 0, alerts = 0;
+          for (const b of timeline.buckets) {
+            events += b.events; failed += b.failures; succeeded += b.successes;
+            alerts += Object.values(b.alerts).reduce((a, n) => a + n, 0);
+          }
+          set("events", events);
+          set("failures", failed);
+          set("successes", succeeded);
+          set("alerts_opened", alerts);
+          set("failure_rate", failed + succeeded > 0 ? `${(failed * 100 / (failed + succeeded)).toFixed(1)} %` : "–");
+        })
+        .catch(() => {})
+        .finally(() => { refreshed = Date.now(); pending = false; });
+    }, wait);
   }
 
   function live() {
@@ -122,10 +132,10 @@
           if (empty) empty.remove();
           table.insertBefore(alertRow(message.alert), table.firstChild);
           while (table.rows.length > 10) table.deleteRow(table.rows.length - 1);
-          bump("alerts_opened", 1);
+          refreshFigures();
         } else if (message.type === "counts") {
           set("active_alerts", message.active_alerts);
-          countSince(message);
+          if (message.events > 0) refreshFigures();
         }
       };
       ws.onclose = () => {

@@ -121,7 +121,14 @@ impl Store {
                         supported: tables::SCHEMA_VERSION,
                     });
                 }
-                Some(_) => {}
+                Some(tables::SCHEMA_VERSION) => {}
+                Some(v) => {
+                    if v < 2 {
+                        tracing::info!("summing the stored counts per hour and day (once)");
+                        counts::roll_up(&txn)?;
+                    }
+                    meta.insert(tables::SCHEMA_VERSION_KEY, tables::SCHEMA_VERSION)?;
+                }
                 None => {
                     meta.insert(tables::SCHEMA_VERSION_KEY, tables::SCHEMA_VERSION)?;
                 }
@@ -131,6 +138,8 @@ impl Store {
             txn.open_table(tables::COMMIT_LOG)?;
             txn.open_table(tables::MINUTE_COUNTS)?;
             txn.open_table(tables::HOURLY_TALLIES)?;
+            txn.open_table(tables::HOURLY_COUNTS)?;
+            txn.open_table(tables::DAILY_TALLIES)?;
             txn.open_table(tables::USERS)?;
             txn.open_table(tables::API_TOKENS)?;
             txn.open_table(tables::SESSIONS)?;

@@ -14,7 +14,7 @@ use super::StorageError;
 use crate::event::Event;
 
 /// Version of the table layout this binary writes.
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
 /// Key in [`META`] holding the schema version.
 pub const SCHEMA_VERSION_KEY: &str = "schema_version";
 /// Key in [`META`] holding the next event sequence number.
@@ -39,6 +39,14 @@ pub const MINUTE_COUNTS: TableDefinition<(i64, &str), u64> = TableDefinition::ne
 /// [`MINUTE_COUNTS`].
 pub const HOURLY_TALLIES: TableDefinition<(u8, i64, &str), (u64, u64)> =
     TableDefinition::new("hourly_tallies");
+/// [`MINUTE_COUNTS`] summed per hour: (hour since the epoch, series) to count, for charts of
+/// long ranges. Written with [`MINUTE_COUNTS`] (added in schema version 2, filled from it).
+pub const HOURLY_COUNTS: TableDefinition<(i64, &str), u64> = TableDefinition::new("hourly_counts");
+/// [`HOURLY_TALLIES`] summed per day: (dimension code, day since the epoch, key) to (events,
+/// failures), for top lists of long ranges. Written with [`HOURLY_TALLIES`] (added in schema
+/// version 2, filled from it).
+pub const DAILY_TALLIES: TableDefinition<(u8, i64, &str), (u64, u64)> =
+    TableDefinition::new("daily_tallies");
 /// Unique index: `event_id` to the key of its event in [`EVENTS`].
 pub const EVENT_IDS: TableDefinition<&str, (i64, u64)> = TableDefinition::new("event_ids");
 /// Dashboard and API users by name.

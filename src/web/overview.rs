@@ -76,9 +76,8 @@ struct OverviewPage {
     newest: Option<(String, String)>,
     /// The end of the range, when it is not now (the `until` parameter).
     until: Option<String>,
-    /// For a range ending now: the events stored since start when the page was made, from
-    /// which the script adds what the live stream reports.
-    live_from: Option<u64>,
+    /// The range ends now, so the script refreshes the key figures while events arrive.
+    live: bool,
 }
 
 /// What the overview reads from the store, in one blocking call.
@@ -102,13 +101,7 @@ pub async fn page(
         .and_then(|v| parse_timestamp("until", v).ok());
     let to = until.unwrap_or_else(crate::now_micros);
     let from = to - range.micros + 1;
-    let live_from = until.is_none().then(|| {
-        state
-            .pipeline
-            .stats
-            .stored
-            .load(std::sync::atomic::Ordering::Relaxed)
-    });
+    let live = until.is_none();
     let store = state.store.clone();
     let geo = state.geo.clone();
     let figures = blocking(move || read_figures(&store, geo.as_deref(), from, to, range)).await?;
@@ -172,7 +165,7 @@ pub async fn page(
         alerts: figures.alerts.into_iter().map(AlertRow::from).collect(),
         newest,
         until: until_text,
-        live_from,
+        live,
     }))
 }
 
@@ -185,12 +178,17 @@ fn read_figures(
     range: Range,
 ) -> Result<Figures, stats::TimelineError> {
     let buckets = stats::timeline(store, from, to, range.step_minutes)?;
-    let top = |ranked| stats::top(store, geo, ranked, from, to, TOP);
+    let top = |dimension| stats::top(store, geo, Ranked::Stored(dimension), from, to, TOP);
+    // The addresses' tallies are read once for both their list and the countries'.
+    let mut addresses = store.tallies(Dimension::Address, from, to)?;
+    let mut countries = stats::by_country(geo, &addresses);
+    addresses.truncate(TOP);
+    countries.truncate(TOP);
     let tops = [
-        top(Ranked::Stored(Dimension::Address))?,
-        top(Ranked::Stored(Dimension::Account))?,
-        top(Ranked::Country)?,
-        top(Ranked::Stored(Dimension::Host))?,
+        addresses,
+        top(Dimension::Account)?,
+        countries,
+        top(Dimension::Host)?,
     ];
     let alerts = store.alerts(&AlertQuery {
         limit: NEWEST_ALERTS,
