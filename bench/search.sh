@@ -63,7 +63,16 @@ awk 'NR > 1 && $3 > prev { busy = 1 } { if (busy && $5 > anon) anon = $5; if (bu
 echo "server peak RSS (VmHWM): $(peak_rss) MiB; database $(du -m "$DATA/securify.redb" | cut -f1) MiB, index $(du -sm "$DATA/index" | cut -f1) MiB"
 cp "$WORK/samples" "${KEEP:-$WORK}/../search-samples.txt" 2>/dev/null || true
 
-# The dashboard's session cookie, through the login form.
+# The newest event's time bounds the "24 h" ranges: the corpus may end before today.
+NEWEST=$(curl -sk --fail -H "Authorization: Bearer $TOKEN" "https://$ADDR/api/v1/events?limit=1" |
+  jq -r '.events[0].timestamp')
+UNTIL=$(date -u -d "$NEWEST + 1 second" +%Y-%m-%dT%H:%M:%SZ)
+FROM=$(date -u -d "$NEWEST - 24 hours" +%Y-%m-%dT%H:%M:%SZ)
+BUSIEST=$(curl -sk --fail -H "Authorization: Bearer $TOKEN" \
+  "https://$ADDR/api/v1/stats/top?by=ip&from=$FROM&to=$UNTIL&limit=1" | jq -r '.items[0].key')
+
+# The dashboard's session cookie, through the login form (the login is an event too, stored
+# after the newest one of the corpus was read).
 JAR=$WORK/cookies
 LOGIN=$(curl -sk -c "$JAR" "https://$ADDR/login")
 CSRF=$(echo "$LOGIN" | sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p')
@@ -85,11 +94,6 @@ latency() {
     }'
 }
 
-# The newest event's time bounds the "24 h" ranges: the corpus may end before today.
-NEWEST=$(curl -sk --fail -H "Authorization: Bearer $TOKEN" "https://$ADDR/api/v1/events?limit=1" |
-  jq -r '.events[0].timestamp')
-UNTIL=$(date -u -d "$NEWEST + 1 second" +%Y-%m-%dT%H:%M:%SZ)
-FROM=$(date -u -d "$NEWEST - 24 hours" +%Y-%m-%dT%H:%M:%SZ)
 BEARER="Authorization: Bearer $TOKEN"
 COOKIE="Cookie: __Host-securify_session=$SESSION"
 echo "== latency over HTTPS, one connection, $DURATION each (ms: p50 p95 p99); newest event $NEWEST"
@@ -102,5 +106,7 @@ for query in failed '%22invalid%20user%22' 'failed%20AND%20user%3Aroot'; do
   latency "search $query, 24 h" "/api/v1/search?q=$query&from=$FROM&to=$UNTIL" "$BEARER"
   latency "search $query, all time" "/api/v1/search?q=$query" "$BEARER"
 done
+latency "address page, busiest of the day" "/ip/$BUSIEST" "$COOKIE"
+latency "account page, root" "/user/root" "$COOKIE"
 latency "search page, phrase, all time" "/search?q=%22invalid%20user%22&range=all" "$COOKIE"
 stop_server
