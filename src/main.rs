@@ -10,7 +10,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// How long mimalloc keeps freed memory before giving it back, in ms, unless the environment
 /// says otherwise. Its default (1,000) let the server's RSS grow by half again while it ingests
-/// and indexes (276 against 193 MiB importing 3,000,000 auth.log lines, at the same speed).
+/// and indexes (276 against 193 MiB importing 3,000,000 auth.log lines); 10 ms costs about 5 %
+/// of the import rate.
 const PURGE_DELAY_MS: &str = "10";
 
 fn main() -> ExitCode {

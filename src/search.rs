@@ -650,7 +650,8 @@ impl tantivy::collector::SegmentCollector for HistogramSegment {
             if bucket == self.run.0 {
                 self.run.1 += 1;
             } else {
-                self.found.add_run(std::mem::replace(&mut self.run, (bucket, 1)));
+                self.found
+                    .add_run(std::mem::replace(&mut self.run, (bucket, 1)));
             }
         }
     }
@@ -932,7 +933,10 @@ mod tests {
             })
             .collect();
         for chunk in events.chunks(90) {
-            let encoded: Vec<_> = chunk.iter().map(crate::storage::EncodedEvent::new).collect();
+            let encoded: Vec<_> = chunk
+                .iter()
+                .map(crate::storage::EncodedEvent::new)
+                .collect();
             store.append_batches(&[encoded]).unwrap();
         }
         let (search, _) = SearchIndex::open(&dir.path().join("index")).unwrap();

@@ -272,7 +272,13 @@ impl Store {
         let txn = self.db.begin_read()?;
         let mut counts = MinuteCounts::default();
         let minutes = txn.open_table(MINUTE_COUNTS)?;
-        read_counts(&minutes, from.div_euclid(MINUTE_US), to.div_euclid(MINUTE_US), 1, &mut counts)?;
+        read_counts(
+            &minutes,
+            from.div_euclid(MINUTE_US),
+            to.div_euclid(MINUTE_US),
+            1,
+            &mut counts,
+        )?;
         Ok(counts)
     }
 
@@ -283,7 +289,8 @@ impl Store {
         let mut counts = MinuteCounts::default();
         let minutes = txn.open_table(MINUTE_COUNTS)?;
         let hours = txn.open_table(HOURLY_COUNTS)?;
-        let [before, whole, after] = split(from.div_euclid(MINUTE_US), to.div_euclid(MINUTE_US), 60);
+        let [before, whole, after] =
+            split(from.div_euclid(MINUTE_US), to.div_euclid(MINUTE_US), 60);
         read_counts(&minutes, before.0, before.1, 1, &mut counts)?;
         read_counts(&hours, whole.0, whole.1, 60, &mut counts)?;
         read_counts(&minutes, after.0, after.1, 1, &mut counts)?;
@@ -517,11 +524,15 @@ mod tests {
             // Per hour: what the minutes of each hour add up to, inside the range.
             let mut by_hour: BTreeMap<(i64, &str), u64> = BTreeMap::new();
             for ((minute, series), n) in store.minute_counts(from, to).unwrap().0 {
-                *by_hour.entry((minute.div_euclid(60) * 60, series)).or_default() += n;
+                *by_hour
+                    .entry((minute.div_euclid(60) * 60, series))
+                    .or_default() += n;
             }
             let mut hourly: BTreeMap<(i64, &str), u64> = BTreeMap::new();
             for ((minute, series), n) in store.hourly_counts(from, to).unwrap().0 {
-                *hourly.entry((minute.div_euclid(60) * 60, series)).or_default() += n;
+                *hourly
+                    .entry((minute.div_euclid(60) * 60, series))
+                    .or_default() += n;
             }
             assert_eq!(hourly, by_hour, "{from}..{to}");
             // The tallies of the hours holding `from` to `to`, counted from the events.
@@ -576,7 +587,9 @@ mod tests {
         let store = Store::open(&path, 1 << 20).unwrap();
         assert_eq!(store.schema_version().unwrap(), 2);
         assert_eq!(
-            store.tallies(Dimension::Address, -10 * HOUR_US, end).unwrap(),
+            store
+                .tallies(Dimension::Address, -10 * HOUR_US, end)
+                .unwrap(),
             days
         );
         assert_eq!(store.hourly_counts(-10 * HOUR_US, end).unwrap(), hours);

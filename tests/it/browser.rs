@@ -246,7 +246,10 @@ async fn an_analyst_watches_an_attack_arrive_works_it_and_searches_in_a_browser(
         assert!(Instant::now() < deadline, "the event count never moved");
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    assert!(events < 40, "old events counted in the last 24 hours: {events}");
+    assert!(
+        events < 40,
+        "old events counted in the last 24 hours: {events}"
+    );
     shoot(&browser, "overview").await;
 
     // Open the alert, acknowledge it with a note.
