@@ -8,7 +8,9 @@
 #      and a phrase over the newest 24 h of the corpus and over all time.
 # Usage: bench/search.sh CORPUS   (for example 10,000,000 lines:
 #          python3 ../shared/tools/gen_authlog.py 10000000 auth10m.log --start '2026-09-14 00:00:00')
-#        KEEP=DIR keeps the data directory in DIR for `DATA_DIR=DIR cargo bench --bench search`.
+#        KEEP=DIR keeps the data directory in DIR for `DATA_DIR=DIR cargo bench --bench search`,
+#        and the samples (seconds, events, documents, lag in commits, RSS anonymous and file MiB)
+#        beside it in search-samples.txt.
 # Everything runs on 127.0.0.1 and stops by itself.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
@@ -61,7 +63,7 @@ awk -v n="$LINES_IN" -v ms=$(( (IMPORT_END - IMPORT_START) / 1000000 )) -v d="$D
 awk 'NR > 1 && $3 > prev { busy = 1 } { if (busy && $5 > anon) anon = $5; if (busy && $5 + $6 > rss) rss = $5 + $6; prev = $3 }
   END { printf "RSS while indexing: peak %d MiB (anonymous %d MiB)\n", rss, anon }' "$WORK/samples"
 echo "server peak RSS (VmHWM): $(peak_rss) MiB; database $(du -m "$DATA/securify.redb" | cut -f1) MiB, index $(du -sm "$DATA/index" | cut -f1) MiB"
-cp "$WORK/samples" "${KEEP:-$WORK}/../search-samples.txt" 2>/dev/null || true
+if [ -n "${KEEP:-}" ]; then cp "$WORK/samples" "$(dirname "$KEEP")/search-samples.txt"; fi
 
 # The newest event's time bounds the "24 h" ranges: the corpus may end before today.
 NEWEST=$(curl -sk --fail -H "Authorization: Bearer $TOKEN" "https://$ADDR/api/v1/events?limit=1" |
