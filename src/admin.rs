@@ -387,8 +387,7 @@ mod tests {
 
     #[test]
     fn tokens_are_created_listed_and_revoked() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db.redb"), 1 << 20).unwrap();
+        let (_dir, store) = Store::temporary();
         let registry = TokenRegistry::new(vec![]);
         let created = execute(
             &store,
@@ -425,8 +424,7 @@ mod tests {
 
     #[test]
     fn bad_user_input_is_refused_with_a_reason() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db.redb"), 1 << 20).unwrap();
+        let (_dir, store) = Store::temporary();
         let add = |name: &str, pw: &str| {
             execute(
                 &store,

@@ -921,8 +921,7 @@ mod tests {
 
     #[test]
     fn histograms_count_every_match_per_bucket_and_hour() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db.redb"), 1 << 20).unwrap();
+        let (dir, store) = Store::temporary();
         let hour = 3_600_000_000;
         let events: Vec<Event> = (0..400i64)
             .map(|i| Event {
@@ -933,11 +932,9 @@ mod tests {
             })
             .collect();
         for chunk in events.chunks(90) {
-            let encoded: Vec<_> = chunk
-                .iter()
-                .map(crate::storage::EncodedEvent::new)
-                .collect();
-            store.append_batches(&[encoded]).unwrap();
+            store
+                .append_batches(&[crate::storage::EncodedEvent::all(chunk)])
+                .unwrap();
         }
         let (search, _) = SearchIndex::open(&dir.path().join("index")).unwrap();
         search.rebuild(&store, MIN_MEMORY_BYTES, |_, _| {}).unwrap();

@@ -185,8 +185,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_submits_share_commits_and_get_their_own_outcomes() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(&dir.path().join("db.redb"), 1 << 20).unwrap());
+        let (_dir, store) = Store::temporary();
+        let store = Arc::new(store);
         let (pipeline, writer) = Pipeline::start(Arc::clone(&store)).unwrap();
         let jobs: Vec<_> = (0..200)
             .map(|i| {

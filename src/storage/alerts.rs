@@ -561,8 +561,7 @@ mod tests {
 
     #[test]
     fn one_active_alert_per_rule_and_entity_aggregates_repeats() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("a.redb"), 1 << 20).unwrap();
+        let (_dir, store) = Store::temporary();
         let first = store
             .record_findings(
                 &[update("brute-force", "192.0.2.1", 10, 20, &["a", "b"])],

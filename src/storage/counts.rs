@@ -371,16 +371,6 @@ mod tests {
     use crate::event::Event;
     use crate::storage::EncodedEvent;
 
-    fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db.redb"), 1 << 20).unwrap();
-        (dir, store)
-    }
-
-    fn encode(events: Vec<Event>) -> Vec<EncodedEvent> {
-        events.iter().map(EncodedEvent::new).collect()
-    }
-
     fn with(id: &str, ts: i64, success: Option<bool>) -> Event {
         Event {
             success,
@@ -390,7 +380,7 @@ mod tests {
 
     #[test]
     fn minute_counts_match_the_stored_events_and_skip_duplicates() {
-        let (_dir, store) = store();
+        let (_dir, store) = Store::temporary();
         let minute = MINUTE_US;
         let first = vec![
             with("a", 0, Some(false)),
@@ -400,10 +390,10 @@ mod tests {
             // Before 1970: the minute is floored, not truncated towards zero.
             with("e", -1, Some(true)),
         ];
-        store.append_batches(&[encode(first)]).unwrap();
+        store.append_batches(&[EncodedEvent::all(&first)]).unwrap();
         // A second commit: one new event in a counted minute, one duplicate (not counted).
         let second = vec![with("f", 10, Some(false)), with("a", 0, Some(false))];
-        let outcome = store.append_batches(&[encode(second)]).unwrap();
+        let outcome = store.append_batches(&[EncodedEvent::all(&second)]).unwrap();
         assert_eq!(outcome[0].duplicates, 1);
         let counts = store.minute_counts(-minute, 10 * minute).unwrap();
         let expected: BTreeMap<(i64, &str), u64> = [
@@ -425,7 +415,7 @@ mod tests {
 
     #[test]
     fn hourly_tallies_sum_the_hours_asked_for_and_skip_duplicates() {
-        let (_dir, store) = store();
+        let (_dir, store) = Store::temporary();
         let from = |id: &str, ts: i64, ip: &str, user: Option<&str>, success: Option<bool>| Event {
             source_ip: Some(ip.parse().unwrap()),
             username: user.map(str::to_string),
@@ -439,10 +429,10 @@ mod tests {
             from("d", HOUR_US + 5, "192.0.2.2", Some("alice"), Some(true)),
             from("e", 2 * HOUR_US, "192.0.2.2", None, None),
         ];
-        store.append_batches(&[encode(events)]).unwrap();
+        store.append_batches(&[EncodedEvent::all(&events)]).unwrap();
         // A duplicate is not counted again.
         let again = vec![from("a", 0, "192.0.2.1", Some("root"), Some(false))];
-        store.append_batches(&[encode(again)]).unwrap();
+        store.append_batches(&[EncodedEvent::all(&again)]).unwrap();
         let tally = |key: &str, events, failures| Tally {
             key: key.into(),
             events,
@@ -504,14 +494,14 @@ mod tests {
             });
         }
         for chunk in events.chunks(70) {
-            store.append_batches(&[encode(chunk.to_vec())]).unwrap();
+            store.append_batches(&[EncodedEvent::all(chunk)]).unwrap();
         }
         events
     }
 
     #[test]
     fn hourly_and_daily_sums_read_like_the_finer_rows() {
-        let (_dir, store) = store();
+        let (_dir, store) = Store::temporary();
         let events = spread_events(&store);
         let end = events.last().unwrap().timestamp;
         for (from, to) in [

@@ -143,7 +143,7 @@ fn run_until_fault(store: &Store) -> (BTreeSet<String>, Vec<String>) {
     let mut acknowledged = BTreeSet::new();
     for n in 0..40 {
         let events = batch(n);
-        let encoded: Vec<EncodedEvent> = events.iter().map(EncodedEvent::new).collect();
+        let encoded = EncodedEvent::all(&events);
         let ids = events.into_iter().map(|e| e.event_id);
         if store.append_batches(&[encoded]).is_ok() {
             acknowledged.extend(ids);

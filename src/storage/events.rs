@@ -59,6 +59,12 @@ impl EncodedEvent {
             record: tables::encode_event(event),
         }
     }
+
+    /// Encodes each of `events`, as one batch.
+    #[cfg(test)]
+    pub(crate) fn all(events: &[Event]) -> Vec<Self> {
+        events.iter().map(Self::new).collect()
+    }
 }
 
 /// Events of consecutive commits, as [`Store::committed_since`] reads them.
@@ -396,23 +402,13 @@ mod tests {
         }
     }
 
-    fn encode(events: Vec<Event>) -> Vec<EncodedEvent> {
-        events.iter().map(EncodedEvent::new).collect()
-    }
-
-    fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db.redb"), 1 << 20).unwrap();
-        (dir, store)
-    }
-
     #[test]
     fn duplicates_are_counted_within_and_across_commits() {
-        let (_dir, store) = store();
+        let (_dir, store) = Store::temporary();
         let out = store
             .append_batches(&[
-                encode(vec![event("a", 1, "u"), event("a", 2, "u")]),
-                encode(vec![event("b", 3, "u")]),
+                EncodedEvent::all(&[event("a", 1, "u"), event("a", 2, "u")]),
+                EncodedEvent::all(&[event("b", 3, "u")]),
             ])
             .unwrap();
         assert_eq!(
@@ -436,7 +432,7 @@ mod tests {
             }
         );
         let out = store
-            .append_batches(&[encode(vec![event("b", 9, "u")])])
+            .append_batches(&[EncodedEvent::all(&[event("b", 9, "u")])])
             .unwrap();
         assert_eq!(out[0].duplicates, 1);
         assert_eq!(store.event_count().unwrap(), 2);
@@ -445,7 +441,7 @@ mod tests {
 
     #[test]
     fn pages_walk_newest_first_without_gaps_or_repeats() {
-        let (_dir, store) = store();
+        let (_dir, store) = Store::temporary();
         // Several events share a timestamp so the cursor must use the sequence too.
         let batch: Vec<Event> = (0..25)
             .map(|i| {
@@ -456,7 +452,7 @@ mod tests {
                 )
             })
             .collect();
-        store.append_batches(&[encode(batch)]).unwrap();
+        store.append_batches(&[EncodedEvent::all(&batch)]).unwrap();
         let mut seen = Vec::new();
         let mut query = EventQuery {
             limit: 4,
@@ -524,8 +520,7 @@ mod model_tests {
 
     #[test]
     fn queries_match_a_model_under_random_appends() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db.redb"), 1 << 20).unwrap();
+        let (_dir, store) = Store::temporary();
         let mut rng = Rng(0x5EC0_21F1);
         // The model: the first event stored for each id, ordered like the store's keys.
         let mut by_id: BTreeMap<String, (i64, u64, Event)> = BTreeMap::new();
@@ -534,10 +529,8 @@ mod model_tests {
             let batches: Vec<Vec<Event>> = (0..=rng.below(3))
                 .map(|_| (0..rng.below(12)).map(|_| random_event(&mut rng)).collect())
                 .collect();
-            let encoded: Vec<Vec<EncodedEvent>> = batches
-                .iter()
-                .map(|b| b.iter().map(EncodedEvent::new).collect())
-                .collect();
+            let encoded: Vec<Vec<EncodedEvent>> =
+                batches.iter().map(|b| EncodedEvent::all(b)).collect();
             let outcomes = store.append_batches(&encoded).unwrap();
             for (batch, outcome) in batches.iter().zip(&outcomes) {
                 let mut expected = AppendOutcome::default();

@@ -109,6 +109,14 @@ impl Store {
         &self.path
     }
 
+    /// A store in a new temporary directory, removed when the returned guard is dropped.
+    #[cfg(test)]
+    pub(crate) fn temporary() -> (tempfile::TempDir, Self) {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = Self::open(&dir.path().join("db.redb"), 1 << 20).expect("a store");
+        (dir, store)
+    }
+
     fn init_schema(&self) -> Result<(), StorageError> {
         let txn = self.db.begin_write()?;
         {

@@ -67,8 +67,7 @@ mod tests {
 
     #[test]
     fn templates_are_stored_with_their_events_and_never_go_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.redb"), 1 << 20).unwrap();
+        let (_dir, store) = Store::temporary();
         let event = EncodedEvent::new(&Event::sample("e1", 1));
         store
             .append(

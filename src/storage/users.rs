@@ -405,15 +405,9 @@ fn revoke_session_in(
 mod tests {
     use super::*;
 
-    fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db.redb"), 1 << 20).unwrap();
-        (dir, store)
-    }
-
     #[test]
     fn reusing_a_spent_refresh_token_revokes_the_session() {
-        let (_dir, store) = store();
+        let (_dir, store) = Store::temporary();
         let session = SessionRecord {
             id: "s1".into(),
             username: "alice".into(),
