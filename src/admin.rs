@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::password;
 use crate::auth::tokens::{self, IssuedToken, TokenRegistry};
 use crate::event::format_timestamp;
-use crate::ingest::import::{ImportBatch, ImportCounts};
+use crate::ingest::batch::{ImportBatch, ImportCounts};
 use crate::storage::{Role, Scope, StorageError, Store, TokenRecord, UserRecord};
 
 /// Longest request line accepted on the admin socket (an import batch is up to about 1 MiB of

@@ -1,48 +1,52 @@
 //! The handles every request handler shares. Cloning is cheap: every field is a handle.
 
-use std::sync::{Arc, Mutex};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
 use crate::admin::{self, AdminError, AdminRequest, AdminResponse};
 use crate::auth::Auth;
 use crate::config::Settings;
-use crate::detect::engine::Risk;
-use crate::detection::Detection;
 use crate::event::Event;
-use crate::ingest::listener::ListenerStats;
-use crate::ingest::parse::miner::Miner;
-use crate::ingest::pipeline::Pipeline;
+use crate::geo::Geo;
+use crate::intake::{Input, Intake};
+use crate::live::Monitor;
+use crate::search::SearchIndex;
 use crate::storage::Store;
 
 #[derive(Debug, Clone)]
 pub struct AppState {
-    /// The database; reads happen directly on it, event writes go through `pipeline`.
+    /// The database; reads happen directly on it, event writes go through `intake`.
     pub store: Arc<Store>,
     /// Credentials and sessions, with the in-memory API-token registry.
     pub auth: Arc<Auth>,
-    /// The group-commit writer. Every clone keeps the writer thread alive; it exits after the
-    /// last clone is dropped and its queue is drained, which is how shutdown flushes it.
-    pub pipeline: Pipeline,
-    /// The template miner of raw-log ingest, loaded from the store at start. Held for the few
-    /// microseconds per line that mining takes; the templates a request touched travel with
-    /// its events to the writer, which stores both in one transaction.
-    pub miner: Arc<Mutex<Miner>>,
+    /// The one way in for events: read, stored through the group-commit writer, detected on.
+    /// Every clone keeps the writer and detection threads alive; they exit after the last
+    /// clone is dropped and their queues are drained, which is how shutdown flushes them.
+    pub intake: Intake,
     /// Where syslog is received, if it is (`/ready` shows it; with port 0, the real port).
-    pub syslog_addr: Option<std::net::SocketAddr>,
+    pub syslog_addr: Option<SocketAddr>,
+    /// Counters of the syslog listener, which it updates as lines arrive.
     pub syslog_stats: Arc<ListenerStats>,
-    /// The detection thread: every stored event goes through it once, after its commit. Like
-    /// `pipeline`, the thread exits after the last clone is dropped.
-    pub detection: Detection,
     /// The full-text index of the events, kept following the store by the indexer thread.
-    pub search: Arc<crate::search::SearchIndex>,
+    pub search: Arc<SearchIndex>,
     /// Address to country, for the pages and the country tallies (detection holds its own
     /// handle).
-    pub geo: Option<Arc<crate::geo::Geo>>,
+    pub geo: Option<Arc<Geo>>,
     /// Live updates for the WebSocket, and the measured ingest rate.
-    pub monitor: Arc<crate::api::monitor::Monitor>,
+    pub monitor: Arc<Monitor>,
     pub settings: Arc<Settings>,
     /// When the server started, for uptime on `/ready`.
     pub started_at: Instant,
+}
+
+/// Counters of the syslog listener.
+#[derive(Debug, Default)]
+pub struct ListenerStats {
+    pub received: AtomicU64,
+    /// UDP datagrams dropped because the queue was full.
+    pub dropped: AtomicU64,
 }
 
 impl AppState {
@@ -60,39 +64,13 @@ impl AppState {
 }
 
 impl AppState {
-    /// Runs detection on events that have just been committed (skipping the positions the
-    /// store reported as duplicates, which were stored before); returns once their alerts are
-    /// stored. A failure is logged: the events themselves are stored either way.
-    pub async fn detect(&self, events: Vec<Event>, duplicates: Vec<u32>) {
-        let _ = self.detect_with_risk(events, duplicates, false).await;
-    }
-
-    /// As [`AppState::detect`], with the risk of each event when `risk` is asked for (none
-    /// when detection failed).
-    pub async fn detect_with_risk(
-        &self,
-        events: Vec<Event>,
-        duplicates: Vec<u32>,
-        risk: bool,
-    ) -> Vec<Risk> {
-        match self.detection.detect(events, duplicates, risk).await {
-            Ok(risks) => risks,
-            Err(e) => {
-                tracing::error!(error = ?e, "could not record alerts");
-                Vec::new()
-            }
-        }
-    }
-}
-
-impl AppState {
     /// Records a login to the appliance itself (`via`: `dashboard` or `api`) as an event,
     /// through the path every event takes: stored, indexed, counted, detected on. The
     /// appliance's login page is a monitored service like any other. Runs in the background;
     /// a failure is logged.
     pub fn record_own_login(
         &self,
-        client: std::net::IpAddr,
+        client: IpAddr,
         username: &str,
         success: bool,
         via: &'static str,
@@ -122,12 +100,10 @@ impl AppState {
             raw: None,
             template_id: None,
         };
-        let state = self.clone();
+        let intake = self.intake.clone();
         tokio::spawn(async move {
-            let encoded = vec![crate::storage::EncodedEvent::new(&event)];
-            match state.pipeline.submit(encoded).await {
-                Ok(outcome) => state.detect(vec![event], outcome.duplicate_positions).await,
-                Err(e) => tracing::warn!(error = ?e, "could not record a login to the appliance"),
+            if let Err(e) = intake.take(Input::Events(vec![event])).await {
+                tracing::warn!(error = ?e, "could not record a login to the appliance");
             }
         });
     }

@@ -6,9 +6,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use crate::admin::{TokenInfo, UserInfo};
 use crate::detect::engine::Risk;
 use crate::event::{Event, format_timestamp};
-use crate::storage::{AlertRecord, EventCursor, Role, Scope};
+use crate::stats::Bucket;
+use crate::storage::{AlertRecord, AllowEntry, BlockEntry, EventCursor, Role, Scope, Tally};
 
 #[derive(Debug, Serialize)]
 pub struct EventDto {
@@ -172,22 +174,6 @@ pub struct UserCreateRequest {
     pub role: Role,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursors_round_trip_and_garbage_is_refused() {
-        let c = EventCursor {
-            timestamp: -5,
-            seq: 42,
-        };
-        assert_eq!(decode_cursor(&encode_cursor(c)), Some(c));
-        assert_eq!(decode_cursor("not a cursor"), None);
-        assert_eq!(decode_cursor(&URL_SAFE_NO_PAD.encode("1:x")), None);
-    }
-}
-
 /// An alert on the wire.
 #[derive(Debug, Serialize)]
 pub struct AlertDto {
@@ -295,3 +281,258 @@ pub struct AlertStatusRequest {
     #[serde(default)]
     pub note: String,
 }
+
+/// `POST /api/v1/logs`.
+#[derive(Debug, Serialize)]
+pub struct LogsReply {
+    pub lines: usize,
+    pub accepted: usize,
+    pub duplicates: usize,
+    pub unparsed: usize,
+}
+
+/// A page of `GET /api/v1/alerts`.
+#[derive(Debug, Serialize)]
+pub struct AlertPageDto {
+    pub alerts: Vec<AlertDto>,
+    /// Pass as `cursor` for the next (older) page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /api/v1/alerts/{id}`: the alert with its evidence events.
+#[derive(Debug, Serialize)]
+pub struct AlertDetailDto {
+    #[serde(flatten)]
+    pub alert: AlertDto,
+    pub evidence_events: Vec<EventDto>,
+}
+
+/// An address on the blocklist (`GET /api/v1/blocklist?format=json`).
+#[derive(Debug, Serialize)]
+pub struct BlockDto {
+    pub ip: String,
+    pub reason: String,
+    pub rule: String,
+    pub alert_id: u64,
+    pub expires_at: String,
+}
+
+impl From<BlockEntry> for BlockDto {
+    fn from(e: BlockEntry) -> Self {
+        Self {
+            expires_at: format_timestamp(e.expires_at),
+            ip: e.ip,
+            reason: e.reason,
+            rule: e.rule,
+            alert_id: e.alert_id,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct BlocklistDto {
+    pub generated_at: String,
+    pub count: usize,
+    pub addresses: Vec<BlockDto>,
+}
+
+/// A network kept off the blocklist; `by` is `config` (and `at` null) for the configuration's.
+#[derive(Debug, Serialize)]
+pub struct AllowDto {
+    pub network: String,
+    pub note: String,
+    pub by: String,
+    pub at: Option<String>,
+}
+
+impl From<AllowEntry> for AllowDto {
+    fn from(e: AllowEntry) -> Self {
+        Self {
+            network: e.network,
+            note: e.note,
+            by: e.by,
+            at: Some(format_timestamp(e.at)),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct AllowlistDto {
+    pub networks: Vec<AllowDto>,
+}
+
+/// A template of the miner (`GET /api/v1/templates`).
+#[derive(Debug, Serialize)]
+pub struct TemplateDto {
+    pub id: u32,
+    pub template: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TemplatesDto {
+    pub templates: Vec<TemplateDto>,
+}
+
+/// Alerts opened in a bucket, by severity.
+#[derive(Debug, Serialize)]
+pub struct SeverityCounts {
+    pub low: u64,
+    pub medium: u64,
+    pub high: u64,
+    pub critical: u64,
+}
+
+/// A bucket of `GET /api/v1/stats/timeline`.
+#[derive(Debug, Serialize)]
+pub struct BucketDto {
+    pub start: String,
+    pub events: u64,
+    pub failures: u64,
+    pub successes: u64,
+    pub alerts: SeverityCounts,
+}
+
+impl From<Bucket> for BucketDto {
+    fn from(b: Bucket) -> Self {
+        let [low, medium, high, critical] = b.alerts;
+        Self {
+            start: format_timestamp(b.start),
+            events: b.events,
+            failures: b.failures,
+            successes: b.successes,
+            alerts: SeverityCounts {
+                low,
+                medium,
+                high,
+                critical,
+            },
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct TimelineDto {
+    pub step_minutes: i64,
+    pub buckets: Vec<BucketDto>,
+}
+
+/// An entry of `GET /api/v1/stats/top`.
+#[derive(Debug, Serialize)]
+pub struct TallyDto {
+    pub key: String,
+    pub events: u64,
+    pub failures: u64,
+}
+
+impl From<Tally> for TallyDto {
+    fn from(t: Tally) -> Self {
+        Self {
+            key: t.key,
+            events: t.events,
+            failures: t.failures,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct TopDto {
+    pub items: Vec<TallyDto>,
+}
+
+/// `GET /health`.
+#[derive(Debug, Serialize)]
+pub struct HealthDto {
+    pub status: &'static str,
+}
+
+/// `GET /ready` when the store answers.
+#[derive(Debug, Serialize)]
+pub struct ReadyDto {
+    pub status: &'static str,
+    pub events: u64,
+    pub commits: u64,
+    /// Null when syslog is not received.
+    pub syslog: Option<SyslogDto>,
+    pub index: IndexDto,
+    pub uptime_secs: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SyslogDto {
+    pub addr: String,
+    pub received: u64,
+    pub dropped: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct IndexDto {
+    pub documents: u64,
+    pub rebuilding: bool,
+    /// Store commits whose events are not searchable yet.
+    pub lag_commits: u64,
+}
+
+/// `POST /api/v1/tokens`: the secret, shown once, and the token's listing.
+#[derive(Debug, Serialize)]
+pub struct TokenCreatedDto {
+    pub token: String,
+    pub info: TokenInfo,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TokenDto {
+    pub info: TokenInfo,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TokensDto {
+    pub tokens: Vec<TokenInfo>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UserDto {
+    pub user: UserInfo,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UsersDto {
+    pub users: Vec<UserInfo>,
+}
+
+/// The messages of `GET /api/v1/monitor/ws`.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum LiveMessage {
+    /// First on every connection.
+    Hello { stored_total: u64, rate_per_sec: u64 },
+    /// An alert opened.
+    Alert { alert: Box<AlertDto> },
+    /// Events stored since the last `counts`.
+    Counts {
+        at: String,
+        stored_total: u64,
+        events: u64,
+        failures: u64,
+        successes: u64,
+        rate_per_sec: u64,
+        active_alerts: u64,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        let c = EventCursor {
+            timestamp: -5,
+            seq: 42,
+        };
+        assert_eq!(decode_cursor(&encode_cursor(c)), Some(c));
+        assert_eq!(decode_cursor("not a cursor"), None);
+        assert_eq!(decode_cursor(&URL_SAFE_NO_PAD.encode("1:x")), None);
+    }
+}
+

@@ -10,9 +10,11 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::admin::AdminError;
+use crate::alerting::triage::TriageError;
 use crate::auth::AuthError;
 use crate::ingest::json::DecodeError;
 use crate::ingest::pipeline::PipelineError;
+use crate::intake::IntakeError;
 use crate::storage::StorageError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,13 +142,29 @@ impl From<StorageError> for ApiError {
     }
 }
 
-impl From<crate::triage::TriageError> for ApiError {
-    fn from(e: crate::triage::TriageError) -> Self {
+impl From<TriageError> for ApiError {
+    fn from(e: TriageError) -> Self {
         match e {
-            crate::triage::TriageError::Invalid(message) => {
+            TriageError::Invalid(message) => {
                 Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
             }
-            crate::triage::TriageError::Storage(e) => e.into(),
+            TriageError::Storage(e) => e.into(),
+        }
+    }
+}
+
+impl From<IntakeError> for ApiError {
+    fn from(err: IntakeError) -> Self {
+        match err {
+            IntakeError::Json(e) => e.into(),
+            IntakeError::Lines(e) => e.into(),
+            IntakeError::Offset(e) => Self::invalid_request(e.to_string()),
+            IntakeError::InvalidEvent(message) => {
+                Self::new(StatusCode::BAD_REQUEST, "invalid_event", message)
+            }
+            IntakeError::Pipeline(e) => e.into(),
+            IntakeError::Storage(e) => Self::internal(&e),
+            IntakeError::Worker(e) => Self::internal(&e),
         }
     }
 }

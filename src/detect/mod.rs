@@ -4,6 +4,7 @@
 //! [`window`] holds the event-time windows the rules count in.
 
 pub mod engine;
+pub mod finding;
 pub mod profile;
 pub mod rules;
 pub mod window;

@@ -9,7 +9,7 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::engine::{Finding, finding};
+use super::finding::{Finding, finding};
 use super::rules::{Facts, Rule, RuleKind};
 use crate::geo::{Geo, Location};
 

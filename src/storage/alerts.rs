@@ -5,9 +5,7 @@ use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use serde::{Deserialize, Serialize};
 
 use super::counts::Tallies;
-use super::tables::{
-    self, ALERT_MEMBERS, ALERTS, META, NEXT_ALERT_ID_KEY, OPEN_ALERTS, USER_PROFILES,
-};
+use super::tables::{self, ALERT_MEMBERS, ALERTS, META, NEXT_ALERT_ID_KEY, OPEN_ALERTS};
 use super::{StorageError, Store};
 use crate::detect::profile::UserProfile;
 
@@ -109,27 +107,6 @@ pub struct AlertUpdate {
     pub members: Vec<String>,
 }
 
-/// An address the appliance recommends blocking, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct BlockEntry {
-    pub ip: String,
-    pub alert_id: u64,
-    pub rule: String,
-    pub reason: String,
-    /// When the recommendation lapses unless the attack goes on (µs, wall clock).
-    pub expires_at: i64,
-}
-
-/// A network kept off the blocklist.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AllowEntry {
-    /// CIDR text, as normalised by the caller (`192.0.2.7/32`).
-    pub network: String,
-    pub note: String,
-    pub by: String,
-    pub at: i64,
-}
-
 /// Filters of an alert listing; newest alert first.
 #[derive(Debug, Clone, Default)]
 pub struct AlertQuery {
@@ -216,10 +193,7 @@ impl Store {
         let mut ids = Vec::with_capacity(updates.len());
         let mut tallies = Tallies::default();
         {
-            let mut kept = txn.open_table(USER_PROFILES)?;
-            for (user, profile) in profiles {
-                kept.insert(user.as_str(), tables::encode(profile).as_slice())?;
-            }
+            super::profiles::keep(&txn, profiles)?;
             let mut alerts = txn.open_table(ALERTS)?;
             let mut open = txn.open_table(OPEN_ALERTS)?;
             let mut meta = txn.open_table(META)?;
@@ -272,22 +246,6 @@ impl Store {
         Ok(keys)
     }
 
-    /// The kept histories of these accounts (those that have one).
-    pub fn user_profiles(
-        &self,
-        users: &[&str],
-    ) -> Result<Vec<(String, UserProfile)>, StorageError> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(USER_PROFILES)?;
-        let mut found = Vec::new();
-        for user in users {
-            if let Some(value) = table.get(*user)? {
-                found.push(((*user).to_string(), tables::decode(value.value())?));
-            }
-        }
-        Ok(found)
-    }
-
     /// Ids of the campaign alerts `address` is a member of (at most `limit`, newest first).
     pub fn alerts_with_member(
         &self,
@@ -329,91 +287,6 @@ impl Store {
             total += 1;
         }
         Ok((listed, total))
-    }
-
-    /// The addresses to block now: the entities of active alerts of `blocking` rules and the
-    /// members of active campaign alerts of those rules, each until `ttl_micros` after its
-    /// alert last changed. Lapsed ones are left out; an address appears once (its newest
-    /// reason).
-    pub fn blocklist(
-        &self,
-        blocking: &std::collections::HashSet<String>,
-        ttl_micros: i64,
-        now: i64,
-    ) -> Result<Vec<BlockEntry>, StorageError> {
-        let txn = self.db.begin_read()?;
-        let open = txn.open_table(OPEN_ALERTS)?;
-        let alerts = txn.open_table(ALERTS)?;
-        let members = txn.open_table(ALERT_MEMBERS)?;
-        let mut found: std::collections::BTreeMap<String, BlockEntry> =
-            std::collections::BTreeMap::new();
-        for entry in open.iter()? {
-            let (_, id) = entry?;
-            let Some(value) = alerts.get(id.value())? else {
-                continue;
-            };
-            let alert: AlertRecord = tables::decode(value.value())?;
-            let expires_at = alert.updated_at.saturating_add(ttl_micros);
-            if !blocking.contains(&alert.rule) || !alert.status.is_active() || expires_at <= now {
-                continue;
-            }
-            let mut add = |ip: String| {
-                let newer = found.get(&ip).is_none_or(|e| e.expires_at < expires_at);
-                if newer {
-                    found.insert(
-                        ip.clone(),
-                        BlockEntry {
-                            ip,
-                            alert_id: alert.id,
-                            rule: alert.rule.clone(),
-                            reason: alert.title.clone(),
-                            expires_at,
-                        },
-                    );
-                }
-            };
-            match alert.entity_type.as_str() {
-                "ip" => add(alert.entity.clone()),
-                "campaign" => {
-                    for member in members.range((alert.id, "")..(alert.id.saturating_add(1), ""))? {
-                        add(member?.0.value().1.to_string());
-                    }
-                }
-                _ => {}
-            }
-        }
-        Ok(found.into_values().collect())
-    }
-
-    /// The allow-list kept in the store, by network text.
-    pub fn allowlist(&self) -> Result<Vec<AllowEntry>, StorageError> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(tables::ALLOWLIST)?;
-        let mut entries = Vec::new();
-        for row in table.iter()? {
-            entries.push(tables::decode(row?.1.value())?);
-        }
-        Ok(entries)
-    }
-
-    /// Adds (or replaces) an allow-list entry.
-    pub fn allow(&self, entry: &AllowEntry) -> Result<(), StorageError> {
-        let txn = self.db.begin_write()?;
-        txn.open_table(tables::ALLOWLIST)?
-            .insert(entry.network.as_str(), tables::encode(entry).as_slice())?;
-        txn.commit()?;
-        Ok(())
-    }
-
-    /// Removes an allow-list entry; whether there was one.
-    pub fn disallow(&self, network: &str) -> Result<bool, StorageError> {
-        let txn = self.db.begin_write()?;
-        let removed = txn
-            .open_table(tables::ALLOWLIST)?
-            .remove(network)?
-            .is_some();
-        txn.commit()?;
-        Ok(removed)
     }
 
     pub fn alert(&self, id: u64) -> Result<Option<AlertRecord>, StorageError> {

@@ -5,11 +5,13 @@
 //! version ([`tables::RECORD_V1`]); keys are laid out for range scans by time.
 
 mod alerts;
+mod blocklist;
 mod counts;
 #[cfg(test)]
 mod crash_tests;
 mod error;
 mod events;
+mod profiles;
 pub mod tables;
 mod templates;
 mod users;
@@ -20,9 +22,10 @@ use std::path::{Path, PathBuf};
 use redb::{Database, ReadableDatabase, ReadableTable};
 
 pub use alerts::{
-    AlertNote, AlertQuery, AlertRecord, AlertStatus, AlertUpdate, AllowEntry, BlockEntry,
-    MAX_ALERT_EVIDENCE, merge_evidence,
+    AlertNote, AlertQuery, AlertRecord, AlertStatus, AlertUpdate, MAX_ALERT_EVIDENCE,
+    merge_evidence,
 };
+pub use blocklist::{AllowEntry, BlockEntry};
 pub use counts::{Dimension, MinuteCounts, SERIES, Tally, rank, ranked};
 pub use error::StorageError;
 pub use events::{AppendOutcome, Committed, EncodedEvent, EventCursor, EventPage, EventQuery};

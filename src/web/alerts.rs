@@ -16,7 +16,7 @@ use super::{
 use crate::event::Event;
 use crate::state::AppState;
 use crate::storage::{AlertNote, AlertQuery, AlertRecord, AlertStatus};
-use crate::triage::{self, ManualAlert, TriageError};
+use crate::alerting::triage::{self, ManualAlert, TriageError};
 
 /// Alerts per page of the list.
 const PAGE_SIZE: usize = 50;
@@ -332,31 +332,38 @@ pub async fn set_status(
         return detail_view(&state, &session, &id, error, StatusCode::BAD_REQUEST).await;
     };
     let note = form.get("note").map_or("", |n| n.trim()).to_string();
-    if let Err(e) = crate::event::check_text("note", &note, 4096) {
-        return detail_view(
-            &state,
-            &session,
-            &id,
-            Some(e.to_string()),
-            StatusCode::BAD_REQUEST,
-        )
-        .await;
-    }
     let Ok(number) = id.parse::<u64>() else {
         return detail_view(&state, &session, &id, None, StatusCode::NOT_FOUND).await;
     };
-    let note = AlertNote {
-        at: crate::now_micros(),
-        by: session.label(),
-        status,
-        text: note,
-    };
     let store = state.store.clone();
-    let updated = blocking(move || store.set_alert_status(number, status, note)).await?;
-    if updated.is_none() {
-        return detail_view(&state, &session, &id, None, StatusCode::NOT_FOUND).await;
+    let by = session.label();
+    let updated = blocking(move || {
+        refusal(triage::set_status(
+            &store,
+            number,
+            status,
+            note,
+            by,
+            crate::now_micros(),
+        ))
+    })
+    .await?;
+    match updated {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            return detail_view(&state, &session, &id, None, StatusCode::NOT_FOUND).await;
+        }
+        Err(refused) => {
+            return detail_view(
+                &state,
+                &session,
+                &id,
+                Some(refused.to_string()),
+                StatusCode::BAD_REQUEST,
+            )
+            .await;
+        }
     }
-    tracing::info!(alert = number, status = status.as_str(), by = %session.label(), "alert status changed");
     Ok(Redirect::to(&format!("/alerts/{number}")).into_response())
 }
 

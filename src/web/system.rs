@@ -91,7 +91,7 @@ pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Page {
         ))
     })
     .await?;
-    let pipeline = &state.pipeline.stats;
+    let pipeline = state.intake.stats();
     Ok(render(&SystemPage {
         nav: Some(session.nav(&state, "system")),
         version: env!("CARGO_PKG_VERSION"),

@@ -6,14 +6,13 @@ use rustc_hash::FxHashMap as HashMap;
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use super::finding::{Finding, MAX_EVIDENCE, finding};
 use super::profile::{Profiles, UserProfile};
 use super::rules::{Facts, Rule, RuleKind, Severity};
 use super::window::Window;
 use crate::event::Event;
 use crate::geo::Geo;
 
-/// Most event ids a finding carries as evidence (the newest).
-pub const MAX_EVIDENCE: usize = 20;
 /// How far behind the newest event time an event may arrive and still be counted with its
 /// neighbours; older state is dropped.
 pub const LATENESS_MICROS: i64 = 3_600_000_000;
@@ -32,27 +31,6 @@ fn cap(rule: &Rule) -> usize {
 
 /// Expiry runs once per this many events.
 const EXPIRE_EVERY: u64 = 4_096;
-
-/// What a rule found about one entity.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finding {
-    pub rule: String,
-    pub title: String,
-    pub severity: Severity,
-    pub attack: Vec<String>,
-    /// `ip`, `user` or `host`.
-    pub entity_type: &'static str,
-    pub entity: String,
-    /// Event time of the first and last event behind the finding (µs).
-    pub first_seen: i64,
-    pub last_seen: i64,
-    /// Attempts (or distinct values) counted.
-    pub count: usize,
-    /// Ids of the events behind it, oldest first, at most [`MAX_EVIDENCE`].
-    pub evidence: Vec<String>,
-    /// For a campaign: the addresses newly found taking part.
-    pub members: Vec<String>,
-}
 
 /// One counted event: its id, and a hash of the value a `distinct` rule counts.
 #[derive(Debug, Clone)]
@@ -271,28 +249,6 @@ fn entry(id: &Arc<str>, value: u64) -> Entry {
     }
 }
 
-pub(super) fn finding(
-    rule: &Rule,
-    entity: String,
-    first: i64,
-    last: i64,
-    count: usize,
-    evidence: Vec<String>,
-) -> Finding {
-    Finding {
-        rule: rule.id.clone(),
-        title: rule.title.clone(),
-        severity: rule.severity,
-        attack: rule.attack.clone(),
-        entity_type: rule.key.entity_type(),
-        entity,
-        first_seen: first,
-        last_seen: last,
-        count,
-        evidence,
-        members: Vec::new(),
-    }
-}
 
 /// The newest [`MAX_EVIDENCE`] distinct event ids between two times, oldest first.
 fn evidence(window: &Window<Entry>, first: i64, last: i64) -> Vec<String> {

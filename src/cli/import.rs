@@ -15,12 +15,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::admin::{self, AdminRequest, AdminResponse};
 use crate::config::Settings;
-use crate::detect::engine::Detector;
-use crate::ingest::import::{self, ImportBatch, ImportCounts, ImportFormat};
-use crate::ingest::logs;
-use crate::ingest::parse::miner::Miner;
+use crate::ingest::batch::{ImportBatch, ImportCounts, ImportFormat};
 use crate::ingest::parse::{LineClock, LineTime, syslog};
-use crate::storage::Store;
+use crate::intake::{DirectIntake, Input};
 
 /// Bytes of lines per batch (a batch is one admin-socket request or one transaction).
 const BATCH_BYTES: usize = 1 << 19;
@@ -48,11 +45,7 @@ enum Target {
     /// The running server, through its admin socket.
     Server(PathBuf),
     /// The database itself; the server is not running.
-    Direct {
-        store: Store,
-        miner: Mutex<Miner>,
-        detector: Box<Mutex<Detector>>,
-    },
+    Direct(Box<DirectIntake>),
 }
 
 impl Target {
@@ -73,42 +66,16 @@ impl Target {
                     ),
                 }
             }
-            Self::Direct {
-                store,
-                miner,
-                detector,
-            } => {
-                let prepared = import::prepare(&batch, miner, crate::now_micros())?;
-                let mut counts = prepared.counts;
-                let outcome = store
-                    .append(&[prepared.encoded], &prepared.templates)?
-                    .pop()
-                    .unwrap_or_default();
-                counts.accepted = outcome.accepted;
-                counts.duplicates = outcome.duplicates;
-                let mut detector = detector.lock().unwrap_or_else(PoisonError::into_inner);
-                crate::detection::round(
-                    store,
-                    &mut detector,
-                    &prepared.events,
-                    &outcome.duplicate_positions,
-                )?;
-                Ok(counts)
-            }
+            Self::Direct(intake) => Ok(intake.take(Input::Batch(batch))?.counts()),
         }
     }
 
     fn direct(settings: &Settings) -> anyhow::Result<Self> {
-        let store = crate::cli::open_existing_store(settings)?;
-        let miner = logs::load_miner(&store)?;
+        let store = super::open_existing_store(settings)?;
         // The same state a starting server has: an attack under way counts across imports.
         let geo = crate::app::load_geo(settings)?;
-        let detector = crate::detection::restore(&store, settings.rules.clone(), geo)?;
-        Ok(Self::Direct {
-            store,
-            miner: Mutex::new(miner),
-            detector: Box::new(Mutex::new(detector)),
-        })
+        let intake = DirectIntake::open(store, settings.rules.clone(), geo)?;
+        Ok(Self::Direct(Box::new(intake)))
     }
 }
 

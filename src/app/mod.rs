@@ -5,10 +5,16 @@
 //! port 0 and read it back. [`App::run`] serves HTTPS and the admin socket until `shutdown`
 //! resolves, then stops accepting, lets in-flight requests finish (their commits included),
 //! drains the event writer and closes the database.
+//!
+//! Every network entry point lives here: HTTPS ([`http`]: the routes of `api` and `web`), the
+//! admin socket ([`admin_socket`]) and the syslog listener ([`syslog`]).
+
+mod admin_socket;
+mod http;
+pub mod syslog;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,36 +22,27 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, HeaderValue, Uri, header};
-use axum::response::{IntoResponse, Response};
 use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixListener;
 use tokio::sync::watch;
 
-use crate::admin::{self, AdminRequest, AdminResponse};
-use crate::api::error::ApiError;
+use crate::alerting::recorder::{self, Recorder};
 use crate::auth::{Auth, Lifetimes, password};
 use crate::config::Settings;
-use crate::detection::Detection;
 use crate::geo::Geo;
-use crate::ingest::import::{self, ImportBatch};
-use crate::ingest::listener::SyslogListener;
 use crate::ingest::pipeline::Pipeline;
+use crate::intake::Intake;
 use crate::search::{Indexer, SearchIndex};
 use crate::state::AppState;
 use crate::storage::{Role, Store, UserRecord};
-use crate::{api, keys, tls, web};
+use crate::{keys, tls};
+use syslog::SyslogListener;
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 const GRACE_PERIOD: Duration = Duration::from_secs(15);
 /// How often API-token last-use times are written to the store.
 const TOKEN_USE_FLUSH: Duration = Duration::from_secs(30);
-/// How long a local admin client may take to send its request line.
-const ADMIN_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often expired sessions and refresh tokens are deleted.
 const SESSION_PURGE: Duration = Duration::from_secs(3600);
 
@@ -97,9 +94,9 @@ impl App {
         let miner =
             crate::ingest::logs::load_miner(&store).context("cannot load the log templates")?;
         let geo = load_geo(&settings)?;
-        let detector = crate::detection::restore(&store, settings.rules.clone(), geo.clone())?;
+        let detector = recorder::restore(&store, settings.rules.clone(), geo.clone())?;
         let (pipeline, writer) = Pipeline::start(Arc::clone(&store))?;
-        let (detection, detection_thread) = Detection::start(Arc::clone(&store), detector)?;
+        let (recorder, detection_thread) = Recorder::start(Arc::clone(&store), detector)?;
         let index_dir = crate::search::index_dir(&settings.data_dir);
         let (search, checkpoint) = SearchIndex::open(&index_dir)
             .with_context(|| format!("cannot open the search index in {}", index_dir.display()))?;
@@ -116,7 +113,7 @@ impl App {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let admin_path = settings.admin_socket_path();
-        let admin_listener = bind_admin_socket(&admin_path)?;
+        let admin_listener = admin_socket::bind(&admin_path)?;
         let syslog = match settings.syslog_listen {
             Some(at) => {
                 let listener = SyslogListener::bind(at)
@@ -142,11 +139,9 @@ impl App {
             state: AppState {
                 store,
                 auth,
-                pipeline,
-                miner: Arc::new(std::sync::Mutex::new(miner)),
+                intake: Intake::new(pipeline, recorder, miner),
                 syslog_addr,
                 syslog_stats: Arc::default(),
-                detection,
                 search,
                 geo,
                 monitor: Arc::default(),
@@ -188,10 +183,24 @@ impl App {
             indexer_thread,
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
-        let admin_task = tokio::spawn(serve_admin(admin_listener, state.clone(), stop_rx.clone()));
-        let syslog_task =
-            syslog.map(|listener| tokio::spawn(listener.run(state.clone(), stop_rx.clone())));
-        let monitor_task = tokio::spawn(crate::api::monitor::run(state.clone(), stop_rx.clone()));
+        let admin_task = tokio::spawn(admin_socket::serve(
+            admin_listener,
+            state.clone(),
+            stop_rx.clone(),
+        ));
+        let syslog_task = syslog.map(|listener| {
+            tokio::spawn(listener.run(
+                state.intake.clone(),
+                Arc::clone(&state.syslog_stats),
+                stop_rx.clone(),
+            ))
+        });
+        let monitor_task = tokio::spawn(crate::live::run(
+            Arc::clone(&state.store),
+            Arc::clone(state.intake.stats()),
+            Arc::clone(&state.monitor),
+            stop_rx.clone(),
+        ));
         let upkeep_task = tokio::spawn(upkeep(state.clone(), stop_rx));
 
         let handle = Handle::new();
@@ -207,7 +216,7 @@ impl App {
             .header_read_timeout(Some(header_timeout));
         let in_flight = Arc::new(AtomicUsize::new(0));
         let server = server.serve(
-            router(state.clone(), Arc::clone(&in_flight))
+            http::router(state.clone(), Arc::clone(&in_flight))
                 .into_make_service_with_connect_info::<std::net::SocketAddr>(),
         );
         let server = tokio::spawn(server);
@@ -242,7 +251,8 @@ impl App {
             let _ = std::fs::remove_file(path);
         }
         let _ = std::fs::remove_file(&admin_path);
-        // The writer thread ends once the last pipeline handle is gone and its queue is empty.
+        // The writer and detection threads end once the last intake handle is gone and their
+        // queues are empty.
         drop(state);
         tokio::task::spawn_blocking(move || writer.join())
             .await?
@@ -258,93 +268,6 @@ impl App {
         tracing::info!("stopped cleanly");
         Ok(())
     }
-}
-
-/// The whole HTTP surface: API, pages, JSON or HTML fallbacks, limits and security headers.
-/// `in_flight` counts the requests being handled, for shutdown.
-fn router(state: AppState, in_flight: Arc<AtomicUsize>) -> Router {
-    let body_limit = state.settings.max_body_bytes;
-    api::router()
-        .merge(web::router())
-        .fallback(fallback)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(body_limit))
-        .layer(axum::middleware::map_response(security_headers))
-        .layer(axum::middleware::from_fn(
-            move |request: axum::extract::Request, next: axum::middleware::Next| {
-                let guard = InFlight::enter(&in_flight);
-                async move {
-                    let response = next.run(request).await;
-                    drop(guard);
-                    response
-                }
-            },
-        ))
-        .with_state(state)
-}
-
-/// Counts one request from its head to its response, dropped or not.
-struct InFlight(Arc<AtomicUsize>);
-
-impl InFlight {
-    fn enter(counter: &Arc<AtomicUsize>) -> Self {
-        counter.fetch_add(1, Ordering::SeqCst);
-        Self(Arc::clone(counter))
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-async fn fallback(uri: Uri) -> Response {
-    let path = uri.path();
-    if path.starts_with("/api/") || path == "/ingest" {
-        ApiError::not_found(format!("no endpoint at {path}")).into_response()
-    } else {
-        web::not_found()
-    }
-}
-
-async fn method_not_allowed(uri: Uri) -> Response {
-    ApiError::new(
-        axum::http::StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        format!("{} does not accept this method", uri.path()),
-    )
-    .into_response()
-}
-
-const SECURITY_HEADERS: [(&str, &str); 7] = [
-    (
-        "content-security-policy",
-        "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-    ),
-    (
-        "strict-transport-security",
-        "max-age=31536000; includeSubDomains",
-    ),
-    ("x-frame-options", "DENY"),
-    ("x-content-type-options", "nosniff"),
-    ("referrer-policy", "no-referrer"),
-    ("cross-origin-opener-policy", "same-origin"),
-    ("cross-origin-resource-policy", "same-origin"),
-];
-
-async fn security_headers(mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    for (name, value) in SECURITY_HEADERS {
-        headers.insert(
-            HeaderName::from_static(name),
-            HeaderValue::from_static(value),
-        );
-    }
-    if !headers.contains_key(header::CACHE_CONTROL) {
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
-    response
 }
 
 /// Creates the first admin when there are no users at all.
@@ -386,89 +309,6 @@ fn write_addr_file(path: &Path, addr: SocketAddr) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
-}
-
-fn bind_admin_socket(path: &Path) -> anyhow::Result<UnixListener> {
-    if path.exists() {
-        // A live server answers; a leftover file from a crash does not and is replaced.
-        if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            anyhow::bail!("another securify server is using {}", path.display());
-        }
-        std::fs::remove_file(path)
-            .with_context(|| format!("cannot remove stale {}", path.display()))?;
-    }
-    let listener = UnixListener::bind(path)
-        .with_context(|| format!("cannot bind admin socket {}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    Ok(listener)
-}
-
-async fn serve_admin(listener: UnixListener, state: AppState, mut stop: watch::Receiver<bool>) {
-    loop {
-        tokio::select! {
-            _ = stop.changed() => return,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    tokio::spawn(admin_connection(stream, state.clone()));
-                }
-                Err(e) => tracing::warn!(error = %e, "admin socket accept failed"),
-            }
-        }
-    }
-}
-
-async fn admin_connection(stream: tokio::net::UnixStream, state: AppState) {
-    let (read, mut write) = stream.into_split();
-    let mut line = String::new();
-    let mut reader = BufReader::new(read).take(admin::MAX_REQUEST_BYTES as u64);
-    let read = tokio::time::timeout(ADMIN_READ_TIMEOUT, reader.read_line(&mut line)).await;
-    let read = read.unwrap_or_else(|_| Err(std::io::Error::other("timed out")));
-    let response = match read {
-        Ok(_) => match serde_json::from_str::<AdminRequest>(&line) {
-            Ok(AdminRequest::Import(batch)) => import_batch(&state, batch).await,
-            Ok(request) => admin::respond(state.admin(request).await),
-            Err(e) => admin::respond(Err(admin::AdminError::Invalid(format!("bad request: {e}")))),
-        },
-        Err(e) => admin::respond(Err(admin::AdminError::Invalid(format!(
-            "cannot read request: {e}"
-        )))),
-    };
-    if let AdminResponse::TokenCreated { info, .. } | AdminResponse::TokenRevoked { info } =
-        &response
-    {
-        tracing::info!(token_id = %info.id, "API token changed through the admin socket");
-    }
-    let mut text = serde_json::to_string(&response).unwrap_or_else(|_| "{}".into());
-    text.push('\n');
-    let _ = write.write_all(text.as_bytes()).await;
-}
-
-/// One batch of `securify import`, prepared and stored like live ingest.
-async fn import_batch(state: &AppState, batch: ImportBatch) -> AdminResponse {
-    let miner = Arc::clone(&state.miner);
-    let now = crate::now_micros();
-    let prepared = tokio::task::spawn_blocking(move || import::prepare(&batch, &miner, now)).await;
-    let prepared = match prepared {
-        Ok(Ok(prepared)) => prepared,
-        Ok(Err(e)) => return admin::respond(Err(admin::AdminError::Invalid(e.to_string()))),
-        Err(e) => return admin::respond(Err(admin::AdminError::Failed(e.to_string()))),
-    };
-    let mut counts = prepared.counts;
-    match state
-        .pipeline
-        .submit_with_templates(prepared.encoded, prepared.templates)
-        .await
-    {
-        Ok(outcome) => {
-            counts.accepted = outcome.accepted;
-            counts.duplicates = outcome.duplicates;
-            state
-                .detect(prepared.events, outcome.duplicate_positions)
-                .await;
-            AdminResponse::Imported { counts }
-        }
-        Err(e) => admin::respond(Err(admin::AdminError::Failed(e.to_string()))),
-    }
 }
 
 /// Periodic housekeeping: token last-use times and expired sessions.

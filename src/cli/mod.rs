@@ -1,7 +1,11 @@
-//! The command line: `serve`, `check-config`, `token …`, `user …`, and exit codes.
+//! The command line: `serve`, `check-config`, `token …`, `user …`, `import`, `explain`,
+//! `reindex`, and exit codes. The longer commands have a file each: [`import`], [`explain`].
 //!
-//! `token` and `user` work whether or not the server runs: through the server's admin socket
-//! when it answers, otherwise directly on the database file.
+//! `token`, `user` and `import` work whether or not the server runs: through the server's
+//! admin socket when it answers, otherwise directly on the database file.
+
+mod explain;
+mod import;
 
 use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
@@ -116,14 +120,14 @@ struct ExplainArgs {
     utc_offset: time::UtcOffset,
 }
 
-impl From<ImportArgs> for crate::import::ImportOptions {
+impl From<ImportArgs> for import::ImportOptions {
     fn from(args: ImportArgs) -> Self {
         Self {
             input: args.input,
             format: match args.format {
                 FormatArg::Auto => None,
-                FormatArg::Syslog => Some(crate::ingest::import::ImportFormat::Syslog),
-                FormatArg::Ndjson => Some(crate::ingest::import::ImportFormat::Ndjson),
+                FormatArg::Syslog => Some(crate::ingest::batch::ImportFormat::Syslog),
+                FormatArg::Ndjson => Some(crate::ingest::batch::ImportFormat::Ndjson),
             },
             host: args.host,
             source: args.source,
@@ -214,7 +218,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::User { command, config } => user(&resolve(config, leaf)?, command),
         Command::Explain(args) => explain(&args),
         Command::Import { import, config } => {
-            crate::import::run(&resolve(config, leaf)?, import.into())
+            import::run(&resolve(config, leaf)?, import.into())
         }
         Command::Reindex(args) => reindex(&resolve(args, leaf)?),
     }
@@ -265,11 +269,11 @@ fn explain(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout().lock();
     let out = std::io::BufWriter::new(stdout);
     let summary = if args.input.as_os_str() == "-" {
-        crate::explain::explain(std::io::stdin().lock(), out, args.json, clock)
+        explain::explain(std::io::stdin().lock(), out, args.json, clock)
     } else {
         let file = std::fs::File::open(&args.input)
             .with_context(|| format!("cannot open {}", args.input.display()))?;
-        crate::explain::explain(std::io::BufReader::new(file), out, args.json, clock)
+        explain::explain(std::io::BufReader::new(file), out, args.json, clock)
     };
     match summary {
         Ok(summary) => {
@@ -336,7 +340,7 @@ fn call(settings: &Settings, request: AdminRequest) -> anyhow::Result<AdminRespo
 
 /// The store of a data directory that has one, for the commands that work on a stopped
 /// server; a clear error when there is none (rather than creating an empty one).
-pub(crate) fn open_existing_store(settings: &Settings) -> anyhow::Result<Store> {
+fn open_existing_store(settings: &Settings) -> anyhow::Result<Store> {
     let path = settings.database_path();
     if !path.exists() {
         anyhow::bail!(

@@ -8,17 +8,17 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{Semaphore, mpsc, watch};
 
-use super::logs::{self, LogOptions};
-use super::parse::LineClock;
-use crate::state::AppState;
-use crate::storage::EncodedEvent;
+use crate::ingest::logs::LogOptions;
+use crate::ingest::parse::LineClock;
+use crate::intake::{Input, Intake};
+use crate::state::ListenerStats;
 
 /// Lines waiting for the batcher; beyond it TCP senders wait and UDP datagrams are dropped.
 const QUEUE_LINES: usize = 65_536;
@@ -32,14 +32,6 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 const MAX_CONNECTIONS: usize = 512;
 /// A TCP sender silent this long is disconnected.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
-
-/// Counters of the listener.
-#[derive(Debug, Default)]
-pub struct ListenerStats {
-    pub received: AtomicU64,
-    /// UDP datagrams dropped because the queue was full.
-    pub dropped: AtomicU64,
-}
 
 /// The bound sockets, before serving.
 #[derive(Debug)]
@@ -66,8 +58,12 @@ impl SyslogListener {
     }
 
     /// Serves until `stop` turns true, then stores what it has received and returns.
-    pub async fn run(self, state: AppState, stop: watch::Receiver<bool>) {
-        let counters = Arc::clone(&state.syslog_stats);
+    pub async fn run(
+        self,
+        intake: Intake,
+        counters: Arc<ListenerStats>,
+        stop: watch::Receiver<bool>,
+    ) {
         let (udp, tcp) = match (
             UdpSocket::from_std(self.udp),
             TcpListener::from_std(self.tcp),
@@ -87,7 +83,7 @@ impl SyslogListener {
         ));
         let tcp = tokio::spawn(accept_tcp(tcp, tx, Arc::clone(&counters), stop));
         // The batcher ends when every sender is gone: after the receivers have stopped.
-        batch_and_store(rx, &state).await;
+        batch_and_store(rx, &intake).await;
         let _ = udp.await;
         let _ = tcp.await;
     }
@@ -209,7 +205,7 @@ async fn read_message(reader: &mut BufReader<TcpStream>) -> std::io::Result<Opti
 }
 
 /// Gathers lines into batches (by count or age) and stores each through the pipeline.
-async fn batch_and_store(mut rx: mpsc::Receiver<(String, IpAddr)>, state: &AppState) {
+async fn batch_and_store(mut rx: mpsc::Receiver<(String, IpAddr)>, intake: &Intake) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         let deadline = tokio::time::Instant::now() + BATCH_WAIT;
@@ -219,47 +215,30 @@ async fn batch_and_store(mut rx: mpsc::Receiver<(String, IpAddr)>, state: &AppSt
                 Ok(None) | Err(_) => break,
             }
         }
-        store(batch, state).await;
+        store(batch, intake).await;
     }
 }
 
-async fn store(batch: Vec<(String, IpAddr)>, state: &AppState) {
-    let miner = Arc::clone(&state.miner);
-    let now = crate::now_micros();
-    let prepared = tokio::task::spawn_blocking(move || {
-        let mut by_sender: HashMap<IpAddr, String> = HashMap::new();
-        for (line, peer) in batch {
-            let text = by_sender.entry(peer).or_default();
-            text.push_str(&line);
-            text.push('\n');
-        }
-        let mut events = Vec::new();
-        let mut encoded = Vec::new();
-        let mut templates = Vec::new();
-        for (peer, text) in by_sender {
-            let mut options = LogOptions {
+/// Stores a batch, the lines of each sender read with the sender's address as their host.
+async fn store(batch: Vec<(String, IpAddr)>, intake: &Intake) {
+    let mut by_sender: HashMap<IpAddr, String> = HashMap::new();
+    for (line, peer) in batch {
+        let text = by_sender.entry(peer).or_default();
+        text.push_str(&line);
+        text.push('\n');
+    }
+    let parts = by_sender
+        .into_iter()
+        .map(|(peer, text)| {
+            let options = LogOptions {
                 host: Some(peer.to_string()),
                 source: Some("syslog".into()),
                 clock: LineClock::for_year(None, time::UtcOffset::UTC),
             };
-            if let Ok(prepared) = logs::prepare(&text, &mut options, &miner, now) {
-                encoded.extend(prepared.events.iter().map(EncodedEvent::new));
-                events.extend(prepared.events);
-                templates.extend(prepared.templates);
-            }
-        }
-        (events, encoded, templates)
-    })
-    .await;
-    let Ok((events, encoded, templates)) = prepared else {
-        return;
-    };
-    match state
-        .pipeline
-        .submit_with_templates(encoded, templates)
-        .await
-    {
-        Ok(outcome) => state.detect(events, outcome.duplicate_positions).await,
-        Err(e) => tracing::error!(error = %e, "syslog: could not store a batch"),
+            (text.into(), options)
+        })
+        .collect();
+    if let Err(e) = intake.take(Input::Lines(parts)).await {
+        tracing::error!(error = %e, "syslog: could not store a batch");
     }
 }

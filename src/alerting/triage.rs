@@ -1,6 +1,7 @@
-//! What people do about alerts, for the API and the pages alike: raise an alert by hand
-//! (optionally blocking its address), keep networks off the blocklist, and the blocklist as it
-//! stands (active alerts of blocking rules, less the allow-lists).
+//! What people do about alerts, for the API and the pages alike: change an alert's status with
+//! a note, raise an alert by hand (optionally blocking its address), keep networks off the
+//! blocklist, and the blocklist as it stands (active alerts of blocking rules, less the
+//! allow-lists).
 
 use std::collections::HashSet;
 
@@ -16,6 +17,8 @@ use crate::storage::{
 /// Rule id of alerts raised by hand, and of those that also block their address.
 pub const MANUAL_RULE: &str = "manual";
 pub const MANUAL_BLOCK_RULE: &str = "manual-block";
+/// Longest note on an alert, in characters.
+pub const MAX_NOTE_CHARS: usize = 4096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TriageError {
@@ -51,7 +54,7 @@ pub fn raise(
 ) -> Result<AlertRecord, TriageError> {
     let bad = |message: String| TriageError::Invalid(message);
     event::check_name("title", &alert.title, 256).map_err(|e| bad(e.to_string()))?;
-    event::check_text("note", &alert.note, 4096).map_err(|e| bad(e.to_string()))?;
+    check_note(&alert.note)?;
     if !["low", "medium", "high", "critical"].contains(&alert.severity.as_str()) {
         return Err(bad(
             "severity: expected low, medium, high or critical".into()
@@ -126,6 +129,33 @@ pub fn raise(
     store
         .set_alert_status(id, AlertStatus::Open, note)?
         .ok_or_else(|| bad("the alert was not recorded".into()))
+}
+
+fn check_note(note: &str) -> Result<(), TriageError> {
+    event::check_text("note", note, MAX_NOTE_CHARS).map_err(|e| TriageError::Invalid(e.to_string()))
+}
+
+/// Sets the status of alert `id` with a note by `by`; `None` when there is no such alert.
+pub fn set_status(
+    store: &Store,
+    id: u64,
+    status: AlertStatus,
+    note: String,
+    by: String,
+    now: i64,
+) -> Result<Option<AlertRecord>, TriageError> {
+    check_note(&note)?;
+    let note = AlertNote {
+        at: now,
+        by: by.clone(),
+        status,
+        text: note,
+    };
+    let updated = store.set_alert_status(id, status, note)?;
+    if updated.is_some() {
+        tracing::info!(alert = id, status = status.as_str(), by = %by, "alert status changed");
+    }
+    Ok(updated)
 }
 
 /// A network from its CIDR text, or one address (as a /32 or /128); the host bits are cleared.

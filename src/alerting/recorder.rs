@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use crate::detect::engine::{Detector, Finding, Risk};
+use crate::detect::engine::{Detector, Risk};
+use crate::detect::finding::Finding;
 use crate::detect::profile::UserProfile;
 use crate::detect::rules::Rule;
 use crate::event::Event;
@@ -58,16 +59,16 @@ struct State {
 /// A handle on detection; cheap to clone. The recorder thread writes what is pending and
 /// stops once every clone is dropped.
 #[derive(Clone)]
-pub struct Detection {
+pub struct Recorder {
     shared: Arc<Shared>,
     /// Wakes the recorder for a finding that opens an alert, with whom to tell once written.
     wake: mpsc::Sender<Reply>,
     batches: mpsc::SyncSender<BatchJob>,
 }
 
-impl std::fmt::Debug for Detection {
+impl std::fmt::Debug for Recorder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Detection").finish_non_exhaustive()
+        f.debug_struct("Recorder").finish_non_exhaustive()
     }
 }
 
@@ -77,7 +78,7 @@ impl Shared {
     }
 }
 
-impl Detection {
+impl Recorder {
     /// Starts the recorder thread; `detector` has its state rebuilt from recent events.
     pub fn start(store: Arc<Store>, detector: Detector) -> std::io::Result<(Self, JoinHandle<()>)> {
         let open = store
