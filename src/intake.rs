@@ -173,11 +173,9 @@ fn prepare(input: Input, miner: &Mutex<Miner>, now: i64) -> Result<Prepared, Int
             Ok(lines(events, templates, unparsed))
         }
         Input::Batch(batch) => match batch.format {
-            ImportFormat::Ndjson => decoded(json::decode(
-                batch.text.as_bytes(),
-                Format::Ndjson,
-                now,
-            )?),
+            ImportFormat::Ndjson => {
+                decoded(json::decode(batch.text.as_bytes(), Format::Ndjson, now)?)
+            }
             ImportFormat::Syslog => {
                 let mut options = batch.log_options()?;
                 let read = logs::prepare(&batch.text, &mut options, miner, now)?;

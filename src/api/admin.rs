@@ -8,8 +8,7 @@ use axum::routing::{delete, get};
 use axum::{Json, Router};
 
 use super::dto::{
-    TokenCreateRequest, TokenCreatedDto, TokenDto, TokensDto, UserCreateRequest, UserDto,
-    UsersDto,
+    TokenCreateRequest, TokenCreatedDto, TokenDto, TokensDto, UserCreateRequest, UserDto, UsersDto,
 };
 use super::error::ApiError;
 use super::extract::{Caller, JsonBody};

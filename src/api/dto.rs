@@ -505,7 +505,10 @@ pub struct UsersDto {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum LiveMessage {
     /// First on every connection.
-    Hello { stored_total: u64, rate_per_sec: u64 },
+    Hello {
+        stored_total: u64,
+        rate_per_sec: u64,
+    },
     /// An alert opened.
     Alert { alert: Box<AlertDto> },
     /// Events stored since the last `counts`.
@@ -535,4 +538,3 @@ mod tests {
         assert_eq!(decode_cursor(&URL_SAFE_NO_PAD.encode("1:x")), None);
     }
 }
-

@@ -96,11 +96,7 @@ fn text(message: &LiveMessage) -> String {
     serde_json::to_string(message).unwrap_or_else(|_| "{}".into())
 }
 
-async fn forward(
-    mut socket: WebSocket,
-    mut rx: broadcast::Receiver<Arc<Update>>,
-    hello: String,
-) {
+async fn forward(mut socket: WebSocket, mut rx: broadcast::Receiver<Arc<Update>>, hello: String) {
     if send(&mut socket, &hello).await.is_err() {
         return;
     }

@@ -34,7 +34,11 @@ pub(super) fn bind(path: &Path) -> anyhow::Result<UnixListener> {
     Ok(listener)
 }
 
-pub(super) async fn serve(listener: UnixListener, state: AppState, mut stop: watch::Receiver<bool>) {
+pub(super) async fn serve(
+    listener: UnixListener,
+    state: AppState,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             _ = stop.changed() => return,

@@ -217,9 +217,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Token { command, config } => token(&resolve(config, leaf)?, command),
         Command::User { command, config } => user(&resolve(config, leaf)?, command),
         Command::Explain(args) => explain(&args),
-        Command::Import { import, config } => {
-            import::run(&resolve(config, leaf)?, import.into())
-        }
+        Command::Import { import, config } => import::run(&resolve(config, leaf)?, import.into()),
         Command::Reindex(args) => reindex(&resolve(args, leaf)?),
     }
 }

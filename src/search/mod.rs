@@ -16,7 +16,6 @@
 //! [`query`] (the query language, its syntax check, highlighting), [`histogram`] (matches over
 //! time).
 
-
 mod histogram;
 mod indexer;
 mod query;
@@ -209,8 +208,6 @@ impl SearchIndex {
     pub fn document_count(&self) -> u64 {
         self.reader.searcher().num_docs()
     }
-
-
 }
 
 fn clear_dir(dir: &Path) -> Result<(), SearchError> {
@@ -220,4 +217,3 @@ fn clear_dir(dir: &Path) -> Result<(), SearchError> {
     }
     std::fs::create_dir_all(dir).map_err(failed)
 }
-

@@ -144,7 +144,6 @@ impl SearchIndex {
         Ok(Highlighter(Some(generator)))
     }
 
-
     pub(super) fn query_of(&self, find: &Find<'_>) -> Result<Box<dyn Query>, SearchError> {
         let (field, value, outcome) = match find {
             Find::Text(text) => return self.parse_query(text),

@@ -13,10 +13,10 @@ use super::{
     Nav, Page, SEVERITIES, blocking, error_page, form_encode, param, render_with, require_session,
     require_triage, when,
 };
+use crate::alerting::triage::{self, ManualAlert, TriageError};
 use crate::event::Event;
 use crate::state::AppState;
 use crate::storage::{AlertNote, AlertQuery, AlertRecord, AlertStatus};
-use crate::alerting::triage::{self, ManualAlert, TriageError};
 
 /// Alerts per page of the list.
 const PAGE_SIZE: usize = 50;

@@ -162,7 +162,8 @@ pub async fn address(
     let (activity, alerts, blocked, allowed) = blocking(move || {
         let activity = activity(&held, Exact::Address, &name)?;
         let alerts = related_alerts(&held, &name)?;
-        let list = crate::alerting::triage::blocklist(&held.store, &held.settings, crate::now_micros())?;
+        let list =
+            crate::alerting::triage::blocklist(&held.store, &held.settings, crate::now_micros())?;
         let blocked = list.blocked.into_iter().find(|e| e.ip == name);
         let allowed = list.spared.iter().any(|e| e.ip == name);
         Ok::<_, SearchError>((activity, alerts, blocked, allowed))

@@ -249,7 +249,6 @@ fn entry(id: &Arc<str>, value: u64) -> Entry {
     }
 }
 
-
 /// The newest [`MAX_EVIDENCE`] distinct event ids between two times, oldest first.
 fn evidence(window: &Window<Entry>, first: i64, last: i64) -> Vec<String> {
     let mut ids: Vec<String> = Vec::with_capacity(MAX_EVIDENCE);
