@@ -1,9 +1,12 @@
-# Shared by the benchmark scripts (sourced, not run): builds the release binary, makes a
+# Shared by the benchmark scripts (sourced, not run): builds the release binary (or takes the
+# one named by BIN, e.g. an older build to compare against in the same hour), makes a
 # temporary work directory removed on exit (with the server stopped), and starts servers.
 # Everything targets 127.0.0.1 only.
 cd "$(dirname "$0")/.."
-cargo build --release --locked -q
-BIN=$PWD/target/release/securify
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --locked -q
+  BIN=$PWD/target/release/securify
+fi
 WORK=$(mktemp -d)
 PID=
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$WORK"; }

@@ -365,13 +365,54 @@ fn events_are_encoded_for_the_store_only_by_the_intake() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
+/// Edges between sibling modules, each with one place (`file:line`) that makes it.
+type Edges = std::collections::BTreeMap<(Vec<String>, Vec<String>), String>;
+
+/// Depth-first search from `node`; a node met again on the current path closes a cycle.
+fn visit(
+    node: &[String],
+    edges: &Edges,
+    path: &mut Vec<Vec<String>>,
+    done: &mut std::collections::BTreeSet<Vec<String>>,
+    cycles: &mut Vec<String>,
+) {
+    if let Some(start) = path.iter().position(|n| n == node) {
+        let mut cycle = path[start..].to_vec();
+        cycle.push(node.to_vec());
+        let steps: Vec<String> = cycle
+            .windows(2)
+            .map(|pair| {
+                format!(
+                    "{} -> {} ({})",
+                    pair[0].join("::"),
+                    pair[1].join("::"),
+                    edges[&(pair[0].clone(), pair[1].clone())]
+                )
+            })
+            .collect();
+        cycles.push(steps.join("; "));
+        return;
+    }
+    if done.contains(node) {
+        return;
+    }
+    path.push(node.to_vec());
+    for ((from, to), _) in edges.range((node.to_vec(), Vec::new())..) {
+        if from != node {
+            break;
+        }
+        visit(to, edges, path, done, cycles);
+    }
+    path.pop();
+    done.insert(node.to_vec());
+}
+
 #[test]
 fn modules_do_not_import_each_other_in_a_cycle() {
     let sources = read_sources();
     // Edges between sibling modules (the children of the deepest module both lie in), each with
     // one place that makes it.
-    let mut edges: std::collections::BTreeMap<(Vec<String>, Vec<String>), String> =
-        std::collections::BTreeMap::new();
+    let mut edges = Edges::new();
     for (file, no, from, to) in references(&sources) {
         let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
         if common == from.len() || common == to.len() {
@@ -384,44 +425,6 @@ fn modules_do_not_import_each_other_in_a_cycle() {
         .keys()
         .flat_map(|(a, b)| [a.clone(), b.clone()])
         .collect();
-    // Depth-first search; a node met again on the current path closes a cycle.
-    fn visit(
-        node: &Vec<String>,
-        edges: &std::collections::BTreeMap<(Vec<String>, Vec<String>), String>,
-        path: &mut Vec<Vec<String>>,
-        done: &mut std::collections::BTreeSet<Vec<String>>,
-        cycles: &mut Vec<String>,
-    ) {
-        if let Some(start) = path.iter().position(|n| n == node) {
-            let mut cycle = path[start..].to_vec();
-            cycle.push(node.clone());
-            let steps: Vec<String> = cycle
-                .windows(2)
-                .map(|pair| {
-                    format!(
-                        "{} -> {} ({})",
-                        pair[0].join("::"),
-                        pair[1].join("::"),
-                        edges[&(pair[0].clone(), pair[1].clone())]
-                    )
-                })
-                .collect();
-            cycles.push(steps.join("; "));
-            return;
-        }
-        if done.contains(node) {
-            return;
-        }
-        path.push(node.clone());
-        for ((from, to), _) in edges.range((node.clone(), Vec::new())..) {
-            if from != node {
-                break;
-            }
-            visit(to, edges, path, done, cycles);
-        }
-        path.pop();
-        done.insert(node.clone());
-    }
     let mut done = std::collections::BTreeSet::new();
     let mut cycles = Vec::new();
     for node in &nodes {
