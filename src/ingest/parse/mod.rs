@@ -157,3 +157,5 @@ pub fn parse_line(line: &str) -> ParsedLine<'_> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod variants;

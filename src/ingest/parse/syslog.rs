@@ -47,8 +47,13 @@ pub fn split(line: &str) -> Framed<'_> {
         return framed;
     }
     if let Some((time, rest)) = rfc3164_time(body).or_else(|| rfc3339_time(body)) {
-        let (host, rest) = next_word(rest);
-        let framed = tag(rest);
+        // Some writers leave the host out (`sshd[7]: msg`) or bracket the program alone
+        // (`[sshd]: msg`, `[sshd] msg`): a word ending in `:` or in brackets is no host name.
+        let (host, after) = next_word(rest);
+        let (host, framed) = match host {
+            Some(word) if word.ends_with(':') || word.starts_with('[') => (None, tag(rest)),
+            _ => (host, tag(after)),
+        };
         return Framed {
             time: Some(time),
             host,
@@ -136,9 +141,23 @@ fn rfc3339_time(text: &str) -> Option<(LineTime, &str)> {
     Some((LineTime::Absolute(micros), rest))
 }
 
-/// `program[pid]: message` or `program: message`.
+/// `program[pid]: message` or `program: message`, or `[program]` with or without the colon.
 fn tag(text: &str) -> Framed<'_> {
     let text = text.trim_start_matches(' ');
+    if let Some((program, message)) = text
+        .strip_prefix('[')
+        .and_then(|rest| rest.split_once(']'))
+        .filter(|(program, _)| !program.is_empty() && !program.contains(' '))
+    {
+        let message = message.strip_prefix(':').unwrap_or(message);
+        return Framed {
+            time: None,
+            host: None,
+            program: Some(program),
+            pid: None,
+            message: message.strip_prefix(' ').unwrap_or(message),
+        };
+    }
     let Some((head, message)) = text
         .split_once(": ")
         .or_else(|| text.strip_suffix(':').map(|head| (head, "")))
@@ -255,6 +274,33 @@ mod tests {
         assert_eq!(framed.program, Some("sudo"));
         assert_eq!(framed.pid, None);
         assert_eq!(framed.message, " alice : TTY=pts/0 ; COMMAND=/bin/ls");
+    }
+
+    #[test]
+    fn headers_without_a_host_or_with_a_bracketed_program() {
+        for (line, program, pid) in [
+            (
+                "Apr  3 10:00:18 sshd[406]: Connection closed",
+                "sshd",
+                Some(406),
+            ),
+            ("Apr  3 10:00:16 [sshd]: Connection closed", "sshd", None),
+            ("Apr  3 10:00:17 [sshd] Connection closed", "sshd", None),
+            ("Apr  3 10:00:19 gw1 sshd: Connection closed", "sshd", None),
+        ] {
+            let framed = split(line);
+            assert_eq!(
+                framed.time,
+                Some(without_year(4, 3, 10, 0, line[13..15].parse().unwrap()))
+            );
+            assert_eq!(
+                (framed.program, framed.pid, framed.message),
+                (Some(program), pid, "Connection closed"),
+                "{line}"
+            );
+            let host = (line.contains(" gw1 ")).then_some("gw1");
+            assert_eq!(framed.host, host, "{line}");
+        }
     }
 
     #[test]
