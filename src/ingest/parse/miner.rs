@@ -491,8 +491,6 @@ fn is_host(core: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
 
     /// A message's tokens as text, and the values they replaced.
@@ -500,58 +498,6 @@ mod tests {
         let mut variables = Vec::new();
         let tokens = mask_with(message, &mut Values(Some(&mut variables)));
         (tokens.iter().map(ToString::to_string).collect(), variables)
-    }
-
-    const LOGHUB: &str = include_str!("../../../tests/data/loghub-openssh/OpenSSH_2k.log");
-    const LABELS: &str =
-        include_str!("../../../tests/data/loghub-openssh/OpenSSH_2k.log_labels.txt");
-
-    /// Grouping accuracy as the loghub benchmark defines it: a line is right when the set of
-    /// lines in its group equals the set of lines with its true template.
-    fn grouping_accuracy(found: &[TemplateId], truth: &[&str]) -> f64 {
-        let mut by_found: HashMap<TemplateId, Vec<usize>> = HashMap::new();
-        let mut by_truth: HashMap<&str, Vec<usize>> = HashMap::new();
-        for (line, (&f, &t)) in found.iter().zip(truth).enumerate() {
-            by_found.entry(f).or_default().push(line);
-            by_truth.entry(t).or_default().push(line);
-        }
-        let right = (0..found.len())
-            .filter(|&line| by_found[&found[line]] == by_truth[truth[line]])
-            .count();
-        right as f64 / found.len() as f64
-    }
-
-    #[test]
-    fn loghub_openssh_grouping_accuracy_is_at_least_0_98() {
-        let mut miner = Miner::default();
-        let found: Vec<TemplateId> = LOGHUB
-            .lines()
-            .map(|line| {
-                miner
-                    .add(super::super::syslog::split(line).message)
-                    .template_id
-            })
-            .collect();
-        let truth: Vec<&str> = LABELS.lines().collect();
-        let accuracy = grouping_accuracy(&found, &truth);
-        assert!(
-            accuracy >= 0.98,
-            "grouping accuracy {accuracy}; templates: {:#?}",
-            miner
-                .templates()
-                .iter()
-                .map(Template::text)
-                .collect::<Vec<_>>()
-        );
-    }
-
-    #[test]
-    fn grouping_accuracy_counts_split_and_merged_groups_as_wrong() {
-        // Truth: a a b. Found: one group for all three: none right.
-        assert!((grouping_accuracy(&[1, 1, 1], &["a", "a", "b"]) - 0.0).abs() < 1e-9);
-        // Found: a split in two: only b right.
-        assert!((grouping_accuracy(&[1, 2, 3], &["a", "a", "b"]) - 1.0 / 3.0).abs() < 1e-9);
-        assert!((grouping_accuracy(&[7, 7, 9], &["a", "a", "b"]) - 1.0).abs() < 1e-9);
     }
 
     #[test]

@@ -156,6 +156,8 @@ pub fn parse_line(line: &str) -> ParsedLine<'_> {
 }
 
 #[cfg(test)]
+mod miner_accuracy;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod variants;
