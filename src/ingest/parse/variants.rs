@@ -32,7 +32,10 @@ const fn variant(
     }
 }
 
-use Kind::{InvalidUser, LoginFailed, LoginRefused, MaxAttempts, PamFailure, PreauthDisconnect};
+use Kind::{
+    InvalidUser, LoginFailed, LoginRefused, MaxAttempts, NegotiationFailed, NoIdentification,
+    PamFailure, PreauthDisconnect,
+};
 use Outcome::{Failure, Neutral};
 
 /// The shapes other distributions, releases and systems write, one line each: sshd's own PAM
@@ -320,6 +323,14 @@ const VARIANTS: &[Variant] = &[
         Some("198.51.100.50"),
         false,
     ),
+    variant(
+        "Apr  3 10:00:36 gw1 sshd[416]: Connection closed by invalid user  198.51.100.54 port 4022 [preauth]",
+        PreauthDisconnect,
+        Failure,
+        None,
+        Some("198.51.100.54"),
+        true,
+    ),
     // Notices, not failures: a scanner's connection, a user's own logout.
     variant(
         "Apr  3 10:00:33 gw1 sshd[414]: Connection closed by 198.51.100.51 port 4019 [preauth]",
@@ -343,6 +354,39 @@ const VARIANTS: &[Variant] = &[
         Neutral,
         None,
         Some("198.51.100.53"),
+        false,
+    ),
+    // Scanners: no authentication, but the client they name is kept.
+    variant(
+        "Apr  3 10:00:37 gw1 sshd[417]: fatal: Unable to negotiate with 198.51.100.55 port 4023: no matching key exchange method found. Their offer: diffie-hellman-group1-sha1",
+        NegotiationFailed,
+        Neutral,
+        None,
+        Some("198.51.100.55"),
+        false,
+    ),
+    variant(
+        "Apr  3 10:00:38 gw1 sshd[418]: banner exchange: Connection from 198.51.100.56 port 4024: invalid format",
+        NegotiationFailed,
+        Neutral,
+        None,
+        Some("198.51.100.56"),
+        false,
+    ),
+    variant(
+        "Apr  3 10:00:39 gw1 sshd[419]: Bad protocol version identification 'x from 203.0.113.9' from 198.51.100.57 port 4025",
+        NoIdentification,
+        Neutral,
+        None,
+        Some("198.51.100.57"),
+        false,
+    ),
+    variant(
+        "Apr  3 10:00:40 gw1 sshd[420]: fatal: Timeout before authentication for 198.51.100.58 port 4026",
+        NoIdentification,
+        Neutral,
+        None,
+        Some("198.51.100.58"),
         false,
     ),
 ];

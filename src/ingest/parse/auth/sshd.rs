@@ -162,6 +162,18 @@ fn sshd_pam(message: &str) -> Option<AuthRecord> {
 
 /// `[invalid |illegal |authenticating ]user NAME` → (NAME, invalid).
 fn who(text: &str) -> (&str, bool) {
+    let (user, invalid, _) = who_named(text);
+    (user, invalid)
+}
+
+/// As [`who`], and whether the text named an account at all (`invalid user ` with an empty
+/// name names one: the client sent an empty user name).
+fn who_named(text: &str) -> (&str, bool, bool) {
+    let (user, invalid) = who_inner(text);
+    (user, invalid, user.len() < text.len() || !user.is_empty())
+}
+
+fn who_inner(text: &str) -> (&str, bool) {
     if let Some(user) = text
         .strip_prefix("invalid user ")
         .or_else(|| text.strip_prefix("illegal user "))
@@ -186,12 +198,12 @@ fn sshd_disconnect(message: &str) -> Option<AuthRecord> {
     if let Some(rest) = message.strip_prefix("Disconnecting ") {
         // Disconnecting [invalid |authenticating ]user USER ADDR port N: reason
         let (text, endpoint, reason) = user_then_endpoint(rest, " ")?;
-        let (user, invalid) = who(text);
+        let (user, invalid, named) = who_named(text);
         // A client that named a user and went away mid-authentication failed it.
         let mut record = if reason.contains("Too many authentication failures") {
             AuthRecord::new(Kind::MaxAttempts, Outcome::Failure)
         } else {
-            AuthRecord::new(Kind::PreauthDisconnect, abandoned(user))
+            AuthRecord::new(Kind::PreauthDisconnect, abandoned(named))
         };
         record.invalid_user = invalid;
         return Some(record.user(user).endpoint(endpoint));
@@ -203,17 +215,17 @@ fn sshd_disconnect(message: &str) -> Option<AuthRecord> {
     ] {
         if let Some(rest) = message.strip_prefix(prefix) {
             // [invalid |authenticating ]user USER ADDR port N, or ADDR port N
-            let (user, invalid, endpoint) = if let Some((endpoint, _)) = endpoint(rest) {
-                ("", false, endpoint)
+            let (user, invalid, named, endpoint) = if let Some((endpoint, _)) = endpoint(rest) {
+                ("", false, false, endpoint)
             } else {
                 let (text, endpoint, _) = user_then_endpoint(rest, " ")?;
-                let (user, invalid) = who(text);
-                (user, invalid, endpoint)
+                let (user, invalid, named) = who_named(text);
+                (user, invalid, named, endpoint)
             };
             let (kind, outcome) = if prefix == "Disconnected from " && rest.starts_with("user ") {
                 (Kind::Disconnect, Outcome::Neutral)
             } else {
-                (Kind::PreauthDisconnect, abandoned(user))
+                (Kind::PreauthDisconnect, abandoned(named))
             };
             let mut record = AuthRecord::new(kind, outcome).user(user).endpoint(endpoint);
             record.invalid_user = invalid;
@@ -241,23 +253,44 @@ fn sshd_disconnect(message: &str) -> Option<AuthRecord> {
 
 /// A connection that ends before authentication: a failure when it named a user (it was
 /// authenticating, or tried an account that does not exist), a mere notice otherwise.
-fn abandoned(user: &str) -> Outcome {
-    if user.is_empty() {
-        Outcome::Neutral
-    } else {
+fn abandoned(named_a_user: bool) -> Outcome {
+    if named_a_user {
         Outcome::Failure
+    } else {
+        Outcome::Neutral
     }
 }
 
 /// Scanners, failed negotiation, address checks and other notices.
 fn sshd_notice(message: &str) -> Option<AuthRecord> {
-    if let Some(rest) = message.strip_prefix("Did not receive identification string from ") {
-        let (endpoint, _) = endpoint(rest)?;
-        return Some(AuthRecord::new(Kind::NoIdentification, Outcome::Neutral).endpoint(endpoint));
+    // Many of these come as `fatal: …` too; what matters is the client they name.
+    let notice = message.strip_prefix("fatal: ").unwrap_or(message);
+    for (prefix, kind) in [
+        (
+            "Did not receive identification string from ",
+            Kind::NoIdentification,
+        ),
+        ("Unable to negotiate with ", Kind::NegotiationFailed),
+        ("banner exchange: Connection from ", Kind::NegotiationFailed),
+        (
+            "ssh_dispatch_run_fatal: Connection from ",
+            Kind::NegotiationFailed,
+        ),
+        (
+            "Timeout before authentication for connection from ",
+            Kind::NoIdentification,
+        ),
+        ("Timeout before authentication for ", Kind::NoIdentification),
+    ] {
+        if let Some(rest) = notice.strip_prefix(prefix) {
+            let (endpoint, _) = endpoint(rest)?;
+            return Some(AuthRecord::new(kind, Outcome::Neutral).endpoint(endpoint));
+        }
     }
-    if let Some(rest) = message.strip_prefix("Unable to negotiate with ") {
-        let (endpoint, _) = endpoint(rest)?;
-        return Some(AuthRecord::new(Kind::NegotiationFailed, Outcome::Neutral).endpoint(endpoint));
+    if let Some(rest) = notice.strip_prefix("Bad protocol version identification ") {
+        // 'TEXT' from ADDR port N: the text is the client's, so the last address is sshd's.
+        let (_, endpoint, _) = user_then_endpoint(rest, " from ")?;
+        return Some(AuthRecord::new(Kind::NoIdentification, Outcome::Neutral).endpoint(endpoint));
     }
     if let Some(rest) = message.strip_prefix("reverse mapping checking getaddrinfo for ") {
         // NAME [ADDR] failed - POSSIBLE BREAK-IN ATTEMPT!
