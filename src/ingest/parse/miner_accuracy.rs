@@ -38,7 +38,7 @@ const SAMPLES: &[Sample] = &[
         )),
         include_str!("../../../tests/data/loghub-apache/Apache_2k.log_labels.txt"),
         1.0,
-        0.0,
+        1.0,
     ),
     (
         "Mac",

@@ -64,7 +64,34 @@ pub fn split(line: &str) -> Framed<'_> {
         // `<PRI>tag: msg`, as some devices send to a syslog port.
         return tag(body);
     }
-    Framed::bare(line)
+    Framed::bare(without_bracketed_time(line))
+}
+
+/// A line of an application's own log, `[Sun Dec 04 04:47:44 2005] msg` (Apache) or
+/// `[10.30 16:49:06] msg`, without its bracketed time: the time is no part of the message,
+/// and left in, its day names and digits would split one message into many templates. (The
+/// time itself is not read: without a zone or a year it cannot be placed reliably.)
+fn without_bracketed_time(line: &str) -> &str {
+    let Some((inside, rest)) = line
+        .strip_prefix('[')
+        .and_then(|after| after.split_once(']'))
+    else {
+        return line;
+    };
+    let has_clock = inside.split([' ', 'T']).any(|word| {
+        let parts: Vec<&str> = word.split(':').collect();
+        parts.len() >= 2
+            && parts.len() <= 3
+            && parts.iter().all(|p| {
+                let digits = p.split('.').next().unwrap_or("");
+                (1..=2).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+            })
+    });
+    if has_clock && inside.len() <= 40 {
+        rest.trim_start()
+    } else {
+        line
+    }
 }
 
 /// `<PRI>` at the start of a line; the priority itself is not used.
@@ -274,6 +301,22 @@ mod tests {
         assert_eq!(framed.program, Some("sudo"));
         assert_eq!(framed.pid, None);
         assert_eq!(framed.message, " alice : TTY=pts/0 ; COMMAND=/bin/ls");
+    }
+
+    #[test]
+    fn an_application_logs_bracketed_time_is_cut_from_the_message() {
+        for (line, message) in [
+            (
+                "[Sun Dec 04 04:47:44 2005] [notice] workerEnv.init() ok",
+                "[notice] workerEnv.init() ok",
+            ),
+            ("[10.30 16:49:06] app.exe - close", "app.exe - close"),
+            ("[2026-04-03T10:00:01.5] started", "started"),
+            ("[notice] no time here", "[notice] no time here"),
+            ("[1:2:3:4] not a clock", "[1:2:3:4] not a clock"),
+        ] {
+            assert_eq!(split(line).message, message, "{line}");
+        }
     }
 
     #[test]
