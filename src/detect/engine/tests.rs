@@ -46,6 +46,64 @@ fn rules_found(events: &[Event], rule: &str) -> Vec<String> {
 }
 
 #[test]
+fn a_slow_source_trying_a_new_name_every_ten_minutes_is_found_within_the_hour() {
+    // One try every ten minutes, a new made-up name each time: under every short window.
+    let slow: Vec<Event> = (0..6)
+        .map(|i| {
+            let name = ["kalo", "mitor", "vidre", "sanel", "ombu", "rentor"][i as usize];
+            login(&format!("w{i}"), i * 10 * MIN, "198.51.100.60", name, false)
+        })
+        .collect();
+    assert_eq!(rules_found(&slow, "slow-spraying"), ["198.51.100.60"]);
+    for short in ["brute-force", "invalid-user-attempts", "password-spraying"] {
+        assert!(rules_found(&slow, short).is_empty(), "{short}");
+    }
+    // Five names in six hours, or six spread over more than six hours, are not enough.
+    assert!(rules_found(&slow[..5], "slow-spraying").is_empty());
+    let spread: Vec<Event> = (0..6)
+        .map(|i| {
+            login(
+                &format!("x{i}"),
+                i * 75 * MIN,
+                "198.51.100.61",
+                &format!("n{i}"),
+                false,
+            )
+        })
+        .collect();
+    assert!(rules_found(&spread, "slow-spraying").is_empty());
+    // People who mistype their own password twice a day, for a week, from one office.
+    let office: Vec<Event> = (0..7i64)
+        .flat_map(|day| {
+            ["anna", "ben"]
+                .into_iter()
+                .enumerate()
+                .flat_map(move |(k, user)| {
+                    let at = day * 24 * 60 * MIN + (9 + 4 * k as i64) * 60 * MIN;
+                    [
+                        login(&format!("o{day}{k}a"), at, "198.51.100.62", user, false),
+                        login(
+                            &format!("o{day}{k}b"),
+                            at + MIN,
+                            "198.51.100.62",
+                            user,
+                            false,
+                        ),
+                        login(
+                            &format!("o{day}{k}c"),
+                            at + 2 * MIN,
+                            "198.51.100.62",
+                            user,
+                            true,
+                        ),
+                    ]
+                })
+        })
+        .collect();
+    assert!(found(&office).is_empty(), "{:?}", found(&office));
+}
+
+#[test]
 fn brute_force_fires_at_the_fifth_failure_within_ten_minutes_both_ends_included() {
     let burst = |last: i64| -> Vec<Event> {
         (0..4)
