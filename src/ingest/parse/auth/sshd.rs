@@ -130,32 +130,30 @@ fn sshd_refused(message: &str) -> Option<AuthRecord> {
 /// sshd's own report of what PAM said (`error: PAM: …`), as FreeBSD, macOS and Linux with
 /// `UsePAM` write it: the host is the client's address or name, `via` the local address.
 fn sshd_pam(message: &str) -> Option<AuthRecord> {
-    let lower_first = |text: &str| {
-        let mut chars = text.chars();
-        chars.next().map_or(String::new(), |c| {
-            c.to_ascii_lowercase().to_string() + chars.as_str()
-        })
+    const NOT_KNOWN: &str = "User not known to the underlying authentication module for ";
+    // The first word is capitalised by some releases and not by others.
+    let starts = |prefix: &str| {
+        message
+            .get(..prefix.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
     };
-    let (prefix_end, kind, outcome) = if let Some(at) =
+    let (prefix_end, kind) = if let Some(prefix) =
         ["authentication failure for ", "authentication error for "]
-            .iter()
-            .find(|p| lower_first(message).starts_with(*p))
-            .map(|p| p.len())
+            .into_iter()
+            .find(|p| starts(p))
     {
-        (at, Kind::PamFailure, Outcome::Failure)
-    } else if message.starts_with("User not known to the underlying authentication module for ") {
-        (
-            "User not known to the underlying authentication module for ".len(),
-            Kind::InvalidUser,
-            Outcome::Failure,
-        )
+        (prefix.len(), Kind::PamFailure)
+    } else if message.starts_with(NOT_KNOWN) {
+        (NOT_KNOWN.len(), Kind::InvalidUser)
     } else {
         return None;
     };
     let rest = &message[prefix_end..];
     let (text, endpoint, _) = user_then_host(rest, " from ")?;
     let (user, invalid) = who(text);
-    let mut record = AuthRecord::new(kind, outcome).user(user).endpoint(endpoint);
+    let mut record = AuthRecord::new(kind, Outcome::Failure)
+        .user(user)
+        .endpoint(endpoint);
     record.invalid_user = invalid || kind == Kind::InvalidUser;
     Some(record)
 }
