@@ -1,6 +1,8 @@
 //! Parser tests of the shapes other systems and releases write: one line per form that the
 //! common sshd log filters recognise as a failure from an address, checked field by field.
 
+use std::net::IpAddr;
+
 use super::*;
 
 /// How a real-world variant must be read: its kind and outcome, the account, where the client
@@ -410,5 +412,80 @@ fn variants_of_other_systems_and_releases() {
             .or(record.remote_host.clone());
         assert_eq!(from.as_deref(), v.from, "{}", v.line);
         assert_eq!(record.invalid_user, v.invalid_user, "{}", v.line);
+    }
+}
+
+/// A small deterministic generator (xorshift), enough to mutate lines without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// Pieces an attacker would put into a user name or a key comment to confuse a reader.
+const PIECES: &[&str] = &[
+    " from 192.0.2.250 port 22 ssh2",
+    " from ",
+    ": ",
+    " port ",
+    " [preauth]",
+    "invalid user ",
+    " not allowed because ",
+    "[ID 1 a.b] ",
+    "(",
+    ")",
+    "é",
+    "\u{202e}",
+    "::ffff:",
+    "PAM: ",
+    " via ",
+];
+
+#[test]
+fn mutated_lines_never_panic_and_addresses_come_from_the_line() {
+    let loghub = include_str!("../../../tests/data/loghub-openssh/OpenSSH_2k.log");
+    let seeds: Vec<&str> = VARIANTS
+        .iter()
+        .map(|v| v.line)
+        .chain(loghub.lines().step_by(40))
+        .collect();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    for round in 0..20_000 {
+        let mut line = seeds[rng.below(seeds.len())].to_string();
+        for _ in 0..=rng.below(3) {
+            let boundaries: Vec<usize> = (0..=line.len())
+                .filter(|&i| line.is_char_boundary(i))
+                .collect();
+            let at = boundaries[rng.below(boundaries.len())];
+            match rng.below(3) {
+                0 => line.insert_str(at, PIECES[rng.below(PIECES.len())]),
+                1 => line.truncate(at),
+                _ => {
+                    let end = boundaries[rng.below(boundaries.len())].max(at);
+                    line.replace_range(at..end, "");
+                }
+            }
+        }
+        let parsed = parse_line(&line);
+        if let Some(ip) = parsed.record.and_then(|r| r.source_ip) {
+            let named = line
+                .split([' ', '(', ')', '[', ']', ',', '=', '\'', '<', '>'])
+                .filter_map(|word| {
+                    word.parse::<IpAddr>()
+                        .or_else(|_| word.trim_end_matches(':').parse())
+                        .ok()
+                })
+                .any(|named| named.to_canonical() == ip);
+            assert!(named, "round {round}: {ip} is not in {line:?}");
+        }
     }
 }
