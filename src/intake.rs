@@ -274,10 +274,7 @@ impl Intake {
     async fn store(&self, mut prepared: Prepared) -> Result<Receipt, IntakeError> {
         let encoded = std::mem::take(&mut prepared.encoded);
         let templates = std::mem::take(&mut prepared.templates);
-        let mut outcome = self
-            .pipeline
-            .submit_with_templates(encoded, templates)
-            .await?;
+        let mut outcome = self.pipeline.submit(encoded, templates).await?;
         let duplicates = std::mem::take(&mut outcome.duplicate_positions);
         let (mut receipt, events, single) = prepared.stored(&outcome);
         match self.recorder.detect(events, duplicates, single).await {

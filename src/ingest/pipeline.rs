@@ -84,13 +84,9 @@ impl Pipeline {
         Ok((Self { tx, room, stats }, handle))
     }
 
-    /// Stores `events`; returns once they are durable (or known duplicates).
-    pub async fn submit(&self, events: Vec<EncodedEvent>) -> Result<AppendOutcome, PipelineError> {
-        self.submit_with_templates(events, Vec::new()).await
-    }
-
-    /// Stores `events` and the templates they refer to in one transaction.
-    pub async fn submit_with_templates(
+    /// Stores `events` and the templates they refer to in one transaction; returns once they
+    /// are durable (or known duplicates).
+    pub async fn submit(
         &self,
         events: Vec<EncodedEvent>,
         templates: Vec<TemplateRecord>,
@@ -193,7 +189,7 @@ mod tests {
                 let pipeline = pipeline.clone();
                 // Every job repeats an id of the first hundred: 200 distinct ids in all.
                 let events = vec![encoded(&format!("e{i}")), encoded(&format!("e{}", i % 100))];
-                tokio::spawn(async move { pipeline.submit(events).await })
+                tokio::spawn(async move { pipeline.submit(events, Vec::new()).await })
             })
             .collect();
         let (mut accepted, mut duplicates) = (0, 0);

@@ -160,18 +160,6 @@ fn sshd_pam(message: &str) -> Option<AuthRecord> {
 
 /// `[invalid |illegal |authenticating ]user NAME` → (NAME, invalid).
 fn who(text: &str) -> (&str, bool) {
-    let (user, invalid, _) = who_named(text);
-    (user, invalid)
-}
-
-/// As [`who`], and whether the text named an account at all (`invalid user ` with an empty
-/// name names one: the client sent an empty user name).
-fn who_named(text: &str) -> (&str, bool, bool) {
-    let (user, invalid) = who_inner(text);
-    (user, invalid, user.len() < text.len() || !user.is_empty())
-}
-
-fn who_inner(text: &str) -> (&str, bool) {
     if let Some(user) = text
         .strip_prefix("invalid user ")
         .or_else(|| text.strip_prefix("illegal user "))
@@ -196,7 +184,9 @@ fn sshd_disconnect(message: &str) -> Option<AuthRecord> {
     if let Some(rest) = message.strip_prefix("Disconnecting ") {
         // Disconnecting [invalid |authenticating ]user USER ADDR port N: reason
         let (text, endpoint, reason) = user_then_endpoint(rest, " ")?;
-        let (user, invalid, named) = who_named(text);
+        let (user, invalid) = who(text);
+        // Any text before the address names an account, even an empty `invalid user `.
+        let named = !text.is_empty();
         // A client that named a user and went away mid-authentication failed it.
         let mut record = if reason.contains("Too many authentication failures") {
             AuthRecord::new(Kind::MaxAttempts, Outcome::Failure)
@@ -217,7 +207,9 @@ fn sshd_disconnect(message: &str) -> Option<AuthRecord> {
                 ("", false, false, endpoint)
             } else {
                 let (text, endpoint, _) = user_then_endpoint(rest, " ")?;
-                let (user, invalid, named) = who_named(text);
+                let (user, invalid) = who(text);
+                // Any text before the address names an account, even an empty `invalid user `.
+                let named = !text.is_empty();
                 (user, invalid, named, endpoint)
             };
             let (kind, outcome) = if prefix == "Disconnected from " && rest.starts_with("user ") {
