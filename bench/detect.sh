@@ -47,6 +47,8 @@ PY
 
 report() {
   echo "server peak RSS: $(peak_rss) MiB"
+  # Waits that need the stream to go quiet (the stuffing rule's grace) settle after 3 s.
+  sleep 5
   curl -sk --fail -H "Authorization: Bearer $TOKEN" "https://$ADDR/api/v1/blocklist" >"$WORK/blocklist.txt"
   fetch_alerts
   python3 bench/score.py "$TRUTH" "$WORK/blocklist.txt" "$WORK/alerts.json"

@@ -4,20 +4,24 @@
 usage: gen_shapes.py LINES OUTPUT [--seed N] [--start 'YYYY-mm-dd HH:MM:SS']
                      [--flavor debian|rhel|freebsd|mixed] [--slow N] [--slow-pace MIN-MAX]
                      [--slow-names list|random]
-                     [--stuffing N] [--shared-share F] [--near-miss F]
+                     [--stuffing N] [--stuffing-hours H] [--tries MIN-MAX]
+                     [--shared-share F] [--near-miss F] [--users N]
 
 Python 3 standard library only; deterministic for a seed. Truth goes to OUTPUT.truth.json:
   fast     : brute-force bursts from one address (a few per day)
   slow     : low-and-slow sources, one try every --slow-pace minutes (default 6-12) for 1-8
              hours, a different (often nonexistent) account name each time
   stuffing : a credential-stuffing campaign against accounts that exist: --stuffing
-             addresses (default 1000), 1-3 wrong passwords each, spread over 36 hours,
+             addresses (default 1000), --tries wrong passwords each (default 1-3), spread
+             over --stuffing-hours (default 36),
              --shared-share of them (default 0.4) from five shared /24 networks,
              --near-miss of the names (default 0.15) one edit away from a real account
   benign_ips : every address of normal traffic: users at home, users who mistype once or
              twice a day and then log in, users who forget a password and try four times
-             before they get it, travellers logging in from abroad, an office behind one NAT
-             address, monitoring hosts that open and close connections all day, scanners
+             before they get it, travellers logging in from abroad (some mistype there
+             first), users on a new device or network who mistype before they get in, an
+             office behind one NAT address, monitoring hosts that open and close connections
+             all day, scanners; --users accounts (default 48)
 The line forms follow --flavor: Debian/Ubuntu OpenSSH with PAM, RHEL (sshd-session, PAM
 errors inside sshd, keyboard-interactive), FreeBSD (`error: PAM:` lines), or a mix. Exactly
 LINES lines are written, sorted by time; the span grows with LINES (about 0.5 s a line).
@@ -36,7 +40,11 @@ INVALID = ("admin test user ubuntu oracle postgres git guest pi support mysql de
 
 
 def public_ip(rng, used, net=None):
+    tries = 0
     while True:
+        tries += 1
+        if net and tries > 2000:  # the network is full: anywhere else
+            net = None
         if net:
             ip = f"{net}.{rng.randint(2, 254)}"
         else:
@@ -153,6 +161,9 @@ def main():
     p.add_argument("--slow-names", default="list", choices=["list", "random"],
                    help="names low-and-slow sources try: common attack names, or made up")
     p.add_argument("--stuffing", type=int, default=1000)
+    p.add_argument("--stuffing-hours", type=float, default=36)
+    p.add_argument("--tries", default="1-3")
+    p.add_argument("--users", type=int, default=len(FIRST))
     p.add_argument("--shared-share", type=float, default=0.4)
     p.add_argument("--near-miss", type=float, default=0.15)
     a = p.parse_args()
@@ -167,7 +178,9 @@ def main():
              "seed": a.seed}
 
     # Accounts and their owners' addresses.
-    users = [f"{n}{rng.randint(1, 9)}" if rng.random() < 0.3 else n for n in FIRST]
+    names = FIRST[:a.users] + [f"{rng.choice(FIRST)}.{rng.choice(FIRST)}{rng.randint(1, 99)}"
+                               for _ in range(max(0, a.users - len(FIRST)))]
+    users = [f"{n}{rng.randint(1, 9)}" if rng.random() < 0.3 else n for n in names]
     users = list(dict.fromkeys(users))
     homes = {u: [public_ip(rng, used) for _ in range(rng.randint(1, 2))] for u in users}
     office = public_ip(rng, used)
@@ -193,10 +206,24 @@ def main():
         for k in range(4):
             log.failure(when + 20 * k, forgetful, ip, True)
         log.success(when + 200, forgetful, ip, "password")
-        traveller = rng.choice(users)
-        abroad = public_ip(rng, used)
-        truth["benign_ips"].append(abroad)
-        log.success(t + rng.uniform(9 * 3600, 22 * 3600), traveller, abroad, "password")
+        for _ in range(max(1, len(users) // 40)):
+            traveller = rng.choice(users)
+            abroad = public_ip(rng, used)
+            truth["benign_ips"].append(abroad)
+            when = t + rng.uniform(9 * 3600, 22 * 3600)
+            if rng.random() < 0.3:
+                log.failure(when - 40, traveller, abroad, True)
+            log.success(when, traveller, abroad, "password")
+        # A new phone, a cafe, a hotel: a new address, a slip or two, then in.
+        for _ in range(max(1, len(users) // 16)):
+            u = rng.choice(users)
+            fresh = public_ip(rng, used)
+            truth["benign_ips"].append(fresh)
+            when = t + rng.uniform(7 * 3600, 23 * 3600)
+            for k in range(rng.randint(1, 3)):
+                name = near_miss(rng, u) if rng.random() < 0.2 else u
+                log.failure(when + 15 * k, name, fresh, name == u)
+            log.success(when + rng.uniform(60, 900), u, fresh, "password")
         for m in monitors:
             k = t
             while k < t + day and k < span:
@@ -236,17 +263,19 @@ def main():
 
     # Credential stuffing of real accounts: many addresses, each 1-3 tries, over 36 hours.
     nets = [".".join(public_ip(rng, used).split(".")[:3]) for _ in range(5)]
-    begin = rng.uniform(0, max(1, span - 36 * 3600))
+    length = a.stuffing_hours * 3600
+    begin = rng.uniform(0, max(1, span - length))
+    fewest, most = (int(x) for x in a.tries.split("-"))
     for i in range(a.stuffing):
         net = rng.choice(nets) if rng.random() < a.shared_share else None
         ip = public_ip(rng, used, net)
         truth["stuffing"].append(ip)
-        for _ in range(rng.randint(1, 3)):
+        for _ in range(rng.randint(fewest, most)):
             victim = rng.choice(users)
             if rng.random() < a.near_miss:
-                log.failure(begin + rng.uniform(0, 36 * 3600), near_miss(rng, victim), ip, False)
+                log.failure(begin + rng.uniform(0, length), near_miss(rng, victim), ip, False)
             else:
-                log.failure(begin + rng.uniform(0, 36 * 3600), victim, ip, True)
+                log.failure(begin + rng.uniform(0, length), victim, ip, True)
 
     # Scanners and background noise until the line count is reached.
     while len(log.lines) < a.lines:

@@ -331,6 +331,13 @@ impl DirectIntake {
         )?;
         Ok(receipt)
     }
+
+    /// Ends an import: what detection still waits on is decided and written.
+    pub fn finish(&self) -> Result<(), IntakeError> {
+        let mut detector = self.detector.lock().unwrap_or_else(PoisonError::into_inner);
+        recorder::settle(&self.store, &mut detector)?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -25,6 +25,9 @@ use crate::storage::{AlertUpdate, StorageError, Store, merge_evidence};
 
 /// Updates of open alerts wait at most this long.
 const RECORD_EVERY: Duration = Duration::from_secs(1);
+/// Time without new events after which the stream counts as quiet (see
+/// [`Detector::settle`]).
+const QUIET: Duration = Duration::from_secs(3);
 /// Changed account histories wait at most this long.
 const KEEP_PROFILES_EVERY: Duration = Duration::from_secs(5);
 /// Batches larger than this are observed by the batch thread (whose caches stay warm with the
@@ -54,6 +57,8 @@ struct State {
     /// (rule, entity) of the alerts known to be open: their findings may wait.
     open: HashSet<(String, String)>,
     pending: Vec<Finding>,
+    /// When events were last observed: after [`QUIET`] without any, waits are settled.
+    observed_at: Instant,
 }
 
 /// A handle on detection; cheap to clone. The recorder thread writes what is pending and
@@ -92,6 +97,7 @@ impl Recorder {
                 detector,
                 open,
                 pending: Vec::new(),
+                observed_at: Instant::now(),
             }),
             store,
         });
@@ -185,6 +191,7 @@ impl Shared {
             risk,
         };
         let mut risks = Vec::new();
+        state.observed_at = Instant::now();
         let findings = observe_batch(&self.store, &mut state.detector, &batch, &mut risks)?;
         let mut opens = false;
         for finding in &findings {
@@ -222,6 +229,10 @@ fn record_loop(shared: &Shared, woken: &mpsc::Receiver<Reply>, batch_thread: Joi
         let keep = last || kept_at.elapsed() >= KEEP_PROFILES_EVERY;
         let (findings, profiles) = {
             let mut state = shared.lock();
+            if state.observed_at.elapsed() >= QUIET {
+                let settled = state.detector.settle(crate::now_micros());
+                state.pending.extend(settled);
+            }
             let findings = std::mem::take(&mut state.pending);
             let profiles = if keep || !findings.is_empty() {
                 state.detector.profiles_mut().take_changed()
@@ -284,6 +295,15 @@ pub fn round(
     write(store, findings, &profiles)?;
     detector.profiles_mut().shrink_to(PROFILES_HELD);
     Ok(())
+}
+
+/// The end of an import in place: the waits it left are settled and their findings written.
+pub fn settle(store: &Store, detector: &mut Detector) -> Result<(), StorageError> {
+    let findings = detector.settle(crate::now_micros());
+    if findings.is_empty() {
+        return Ok(());
+    }
+    write(store, findings, &detector.profiles_mut().take_changed())
 }
 
 /// Observes a batch, the kept histories of the accounts that log in loaded first.

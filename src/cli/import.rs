@@ -177,6 +177,9 @@ pub fn run(settings: &Settings, options: ImportOptions) -> anyhow::Result<ExitCo
             return Err(e);
         }
     };
+    if let Target::Direct(intake) = &target {
+        intake.finish()?;
+    }
     progress.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
     eprintln!(

@@ -7,4 +7,5 @@ pub mod engine;
 pub mod finding;
 pub mod profile;
 pub mod rules;
+pub mod stuffing;
 pub mod window;

@@ -48,6 +48,11 @@ pub enum RuleKind {
     /// At least `threshold` distinct source addresses, for one key, sharing a trait
     /// (`group_by`): many addresses each below any per-address threshold.
     Campaign,
+    /// Credential stuffing of accounts that exist: at least `threshold` distinct addresses,
+    /// never seen logging in, failing on real accounts (or slips of their names) within the
+    /// window, `above_baseline` times the host's usual number, each confirmed after
+    /// `grace_secs` without a login (see `detect::stuffing`).
+    Stuffing,
     /// A success from a country the account never logged in from (after `min_history`
     /// successes).
     NewCountry,
@@ -153,6 +158,9 @@ pub struct Facts<'a> {
     pub ip: Option<String>,
     /// The account does not exist.
     pub invalid_user: bool,
+    /// The account does not exist, but its name is a slip of one that logs in here (set by
+    /// the detector, which knows the accounts): a person mistyping, not a list of names.
+    pub slip: bool,
     /// The sudo/su account or the group joined.
     pub target: Option<String>,
     /// Attempts the event stands for (`message repeated N times`).
@@ -166,6 +174,7 @@ impl<'a> Facts<'a> {
             event,
             ip: event.source_ip.map(|ip| ip.to_string()),
             invalid_user: false,
+            slip: false,
             target: None,
             attempts: 1,
         };
@@ -230,7 +239,8 @@ pub struct Rule {
     /// Only these accounts match; empty: any.
     #[serde(default)]
     pub usernames: Vec<String>,
-    /// Only events about an account that does not exist match.
+    /// Only events about an account that does not exist match (not slips of the name of an
+    /// account that logs in here).
     #[serde(default)]
     pub invalid_user: bool,
     /// Only events whose target (sudo/su account, group joined) is one of these match.
@@ -252,6 +262,17 @@ pub struct Rule {
     /// For `impossible_travel`: the fastest credible journey, km/h.
     #[serde(default = "default_speed")]
     pub speed_kmh: u32,
+    /// For `stuffing`: event time a failing address has to log in before it is counted.
+    #[serde(default)]
+    pub grace_secs: u64,
+    /// For `stuffing`: how many times the host's usual number of such addresses a window
+    /// must hold.
+    #[serde(default = "default_above_baseline")]
+    pub above_baseline: u32,
+}
+
+fn default_above_baseline() -> u32 {
+    4
 }
 
 fn default_min_history() -> u32 {
@@ -324,6 +345,13 @@ pub fn parse(text: &str) -> Result<Vec<Rule>, RuleError> {
         if rule.kind == RuleKind::ImpossibleTravel && rule.speed_kmh == 0 {
             return Err(invalid(rule, "speed_kmh must be at least 1"));
         }
+        if rule.kind == RuleKind::Stuffing && (rule.grace_secs > 86_400 || rule.above_baseline == 0)
+        {
+            return Err(invalid(
+                rule,
+                "kind = \"stuffing\" needs grace_secs of 0 to 86400 and above_baseline of at least 1",
+            ));
+        }
         if rule.kind == RuleKind::AfterFailures && rule.success_types.is_empty() {
             return Err(invalid(
                 rule,
@@ -353,7 +381,7 @@ impl Rule {
                     .username
                     .as_ref()
                     .is_some_and(|u| self.usernames.contains(u)))
-            && (!self.invalid_user || facts.invalid_user)
+            && (!self.invalid_user || facts.invalid_user && !facts.slip)
             && (!self.external || !facts.is_internal())
             && (self.targets.is_empty()
                 || facts

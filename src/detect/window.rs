@@ -70,6 +70,18 @@ impl<V> Window<V> {
         self.entries.is_empty()
     }
 
+    /// Event time of the oldest entry.
+    #[must_use]
+    pub fn first_at(&self) -> Option<i64> {
+        self.entries.front().map(|(t, _)| *t)
+    }
+
+    /// Event time of the newest entry.
+    #[must_use]
+    pub fn last_at(&self) -> Option<i64> {
+        self.entries.back().map(|(t, _)| *t)
+    }
+
     /// Drops entries older than `before` (µs) and returns them.
     pub fn expire(&mut self, before: i64) -> Vec<V> {
         let old = self.entries.partition_point(|(t, _)| *t < before);

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use super::finding::{Finding, MAX_EVIDENCE, finding};
 use super::profile::{Profiles, UserProfile};
-use super::rules::{Facts, Rule, RuleKind, Severity};
+use super::rules::{Facts, Field, Rule, RuleKind, Severity};
+use super::stuffing::{Accounts, Known, Stuffing};
 use super::window::Window;
 use crate::event::Event;
 use crate::geo::Geo;
@@ -16,6 +17,8 @@ use crate::geo::Geo;
 /// How far behind the newest event time an event may arrive and still be counted with its
 /// neighbours; older state is dropped.
 pub const LATENESS_MICROS: i64 = 3_600_000_000;
+/// The longest a decision that cannot be taken back waits for late events.
+const MAX_SETTLE_MICROS: i64 = 86_400_000_000;
 /// Most attempts one event may stand for (`message repeated N times`).
 const MAX_ATTEMPTS_PER_EVENT: usize = 1_000;
 /// Event time between two reports of the same attack on the same key (unless it doubles).
@@ -27,6 +30,19 @@ const SUCCESS_CAP: usize = 64;
 /// on the memory and the work per event however fast one address attacks.
 fn cap(rule: &Rule) -> usize {
     (rule.threshold.saturating_mul(4)).max(32)
+}
+
+/// Distinct accounts logging in from one address within memory that make it a shared gateway
+/// (a NAT, a VPN, a bastion): judged by its accounts, not as one address.
+pub const GATEWAY_ACCOUNTS: usize = 10;
+
+/// An address's recent successful logins.
+#[derive(Debug, Clone, Default)]
+struct Vouch {
+    /// Event time of the newest.
+    at: i64,
+    /// Hashes of the distinct accounts, up to [`GATEWAY_ACCOUNTS`].
+    accounts: Vec<u64>,
 }
 
 /// Expiry runs once per this many events.
@@ -59,6 +75,8 @@ struct RuleState {
     /// Every member address of the rule's campaigns, with the newest time it was seen taking
     /// part (for the risk of one address without a scan of every campaign).
     all_members: HashMap<Arc<str>, i64>,
+    /// For `stuffing` rules: suspects waiting, and the hosts' windows.
+    stuffing: Stuffing,
 }
 
 /// Whether a finding of `count` at `at` for `key` is worth reporting; notes it if so.
@@ -88,10 +106,15 @@ pub struct Detector {
     /// The newest event time seen (µs).
     watermark: i64,
     observed: u64,
+    /// How far behind the watermark events have been arriving (µs): the most seen, fading
+    /// slowly (a bulk import with batches in flight, a sender catching up).
+    lag: i64,
     /// Addresses with a recent successful login, by its event time: never campaign members.
-    vouched: HashMap<String, i64>,
+    vouched: HashMap<String, Vouch>,
     /// Accounts' login histories, for the history rules.
     profiles: Profiles,
+    /// Accounts seen logging in: slips of their names, and stuffing of them.
+    accounts: Accounts,
     geo: Option<Arc<Geo>>,
 }
 
@@ -110,8 +133,10 @@ impl Detector {
             state,
             watermark: i64::MIN,
             observed: 0,
+            lag: 0,
             vouched: HashMap::default(),
             profiles: Profiles::default(),
+            accounts: Accounts::default(),
             geo,
         }
     }
@@ -166,20 +191,71 @@ impl Detector {
 
     fn feed(&mut self, event: &Event, report: bool) -> Vec<Finding> {
         self.watermark = self.watermark.max(event.timestamp);
+        self.lag = self.lag.max(
+            self.watermark
+                .saturating_sub(event.timestamp)
+                .min(MAX_SETTLE_MICROS),
+        );
         self.observed += 1;
         if self.observed.is_multiple_of(EXPIRE_EVERY) {
             self.expire();
+            self.lag -= self.lag / 64;
         }
-        let facts = Facts::of(event);
+        let mut facts = Facts::of(event);
         let success = event.success == Some(true);
         if success && let Some(ip) = &facts.ip {
-            let at = self.vouched.entry(ip.clone()).or_insert(event.timestamp);
-            *at = (*at).max(event.timestamp);
+            let vouch = self.vouched.entry(ip.clone()).or_insert_with(|| Vouch {
+                at: event.timestamp,
+                accounts: Vec::new(),
+            });
+            vouch.at = vouch.at.max(event.timestamp);
+            let account = value_hash(event.username.as_deref());
+            if vouch.accounts.len() < GATEWAY_ACCOUNTS && !vouch.accounts.contains(&account) {
+                vouch.accounts.push(account);
+            }
         }
+        if let Some(user) = event.username.as_deref() {
+            if success {
+                self.accounts.learn(user);
+            } else if facts.invalid_user {
+                facts.slip = self.accounts.near(user);
+            }
+        }
+        // Many accounts log in from it: a gateway, judged by its accounts, not as an address.
+        let gateway = facts
+            .ip
+            .as_ref()
+            .and_then(|ip| self.vouched.get(ip))
+            .is_some_and(|v| v.accounts.len() >= GATEWAY_ACCOUNTS);
         let mut findings = Vec::new();
         let id: Arc<str> = Arc::from(event.event_id.as_str());
+        // Event time before which no more events are expected: a decision that cannot be
+        // taken back (listing an address) waits for the lateness allowed, or twice what
+        // arrives late of late.
+        let settled = self
+            .watermark
+            .saturating_sub(LATENESS_MICROS.max(self.lag.saturating_mul(2)));
         for (rule, state) in self.rules.iter().zip(&mut self.state) {
             if rule.kind.is_behaviour() {
+                continue;
+            }
+            if gateway && rule.key == Field::SourceIp {
+                continue;
+            }
+            if rule.kind == RuleKind::Stuffing {
+                let known = Known {
+                    accounts: &self.accounts,
+                    profiles: &self.profiles,
+                    logged_in: &|ip| self.vouched.contains_key(ip),
+                };
+                state.stuffing.observe(rule, &facts, &id, &known);
+                findings.extend(state.stuffing.confirm(
+                    rule,
+                    settled,
+                    &|ip| self.vouched.contains_key(ip),
+                    report,
+                    &mut state.all_members,
+                ));
                 continue;
             }
             let found = if rule.kind == RuleKind::Campaign {
@@ -203,6 +279,27 @@ impl Detector {
                 report,
             );
             findings.extend(found);
+        }
+        findings
+    }
+
+    /// The stream has gone quiet (`now`: wall-clock time, µs): whatever could still clear a
+    /// waiting address is in, so every wait that ended by `now` (or by the newest event time,
+    /// whichever is later) is decided. A finished import is judged to its end this way.
+    pub fn settle(&mut self, now: i64) -> Vec<Finding> {
+        let settled = now.max(self.watermark);
+        let vouched = &self.vouched;
+        let mut findings = Vec::new();
+        for (rule, state) in self.rules.iter().zip(&mut self.state) {
+            if rule.kind == RuleKind::Stuffing && state.stuffing.pending() > 0 {
+                findings.extend(state.stuffing.confirm(
+                    rule,
+                    settled,
+                    &|ip| vouched.contains_key(ip),
+                    true,
+                    &mut state.all_members,
+                ));
+            }
         }
         findings
     }
@@ -235,9 +332,10 @@ impl Detector {
                 !members.is_empty()
             });
             state.all_members.retain(|_, at| *at >= before);
+            state.stuffing.expire(before);
         }
         let before = self.watermark.saturating_sub(self.memory_micros());
-        self.vouched.retain(|_, at| *at >= before);
+        self.vouched.retain(|_, vouch| vouch.at >= before);
     }
 }
 
@@ -421,7 +519,7 @@ fn campaign(
     facts: &Facts<'_>,
     id: &Arc<str>,
     report: bool,
-    vouched: &HashMap<String, i64>,
+    vouched: &HashMap<String, Vouch>,
 ) -> Option<Finding> {
     if !rule.matches(facts) {
         return None;
@@ -461,7 +559,7 @@ fn campaign(
     let mut ids = Vec::new();
     for (t, e) in window.between(burst.first, burst.last) {
         let Some(member) = &e.member else { continue };
-        if vouched.get(member.as_ref()).is_some_and(|&ok| ok >= recent) {
+        if vouched.get(member.as_ref()).is_some_and(|v| v.at >= recent) {
             continue;
         }
         let newest = state.all_members.entry(Arc::clone(member)).or_insert(t);
@@ -538,87 +636,8 @@ fn failures_before(
     ))
 }
 
+mod risk;
+pub use risk::Risk;
+
 #[cfg(test)]
 mod tests;
-
-/// How risky one event looks, from what the detector knows now.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Risk {
-    /// 0 (nothing known against it) to 1.
-    pub risk_score: f64,
-    /// `allow`, `challenge` or `block`.
-    pub verdict: &'static str,
-    pub reasons: Vec<String>,
-}
-
-/// Scores at or above which a login is challenged or blocked.
-const CHALLENGE_AT: f64 = 0.5;
-const BLOCK_AT: f64 = 0.8;
-
-fn severity_score(severity: Severity) -> f64 {
-    match severity {
-        Severity::Low => 0.3,
-        Severity::Medium => 0.6,
-        Severity::High => 0.85,
-        Severity::Critical => 1.0,
-    }
-}
-
-impl Detector {
-    /// The risk of `event` (already observed, its findings given): what it completed, whether
-    /// its address is under a blocking alert or in a campaign, and how close it is to a
-    /// threshold.
-    #[must_use]
-    pub fn risk(&self, event: &Event, findings: &[Finding]) -> Risk {
-        let mut score: f64 = 0.0;
-        let mut reasons = Vec::new();
-        for found in findings {
-            score = score.max(severity_score(found.severity));
-            reasons.push(found.title.clone());
-        }
-        let facts = Facts::of(event);
-        if let Some(ip) = facts.ip.as_deref() {
-            let recent = self.watermark.saturating_sub(LATENESS_MICROS);
-            for (rule, state) in self.rules.iter().zip(&self.state) {
-                let reported = state.reported.get(ip).is_some_and(|(at, _)| *at >= recent);
-                let member = state.all_members.contains_key(ip);
-                if rule.block && rule.key == super::rules::Field::SourceIp && reported
-                    || rule.kind == RuleKind::Campaign && member
-                {
-                    let reason = format!("address under alert: {}", rule.title);
-                    if !reasons.contains(&reason) && !findings.iter().any(|f| f.rule == rule.id) {
-                        reasons.push(reason);
-                    }
-                    score = score.max(0.9);
-                }
-                // Nearing a per-address threshold: up to half the way to a block.
-                if rule.kind == RuleKind::Threshold
-                    && rule.key == super::rules::Field::SourceIp
-                    && rule.matches(&facts)
-                    && let Some(window) = state.windows.get(ip)
-                {
-                    let count = window.busiest_around(event.timestamp).count;
-                    if count > 1 && count < rule.threshold {
-                        score = score.max(0.5 * count as f64 / rule.threshold as f64);
-                        reasons.push(format!(
-                            "{count} of {} attempts toward: {}",
-                            rule.threshold, rule.title
-                        ));
-                    }
-                }
-            }
-        }
-        let verdict = if score >= BLOCK_AT {
-            "block"
-        } else if score >= CHALLENGE_AT {
-            "challenge"
-        } else {
-            "allow"
-        };
-        Risk {
-            risk_score: (score * 100.0).round() / 100.0,
-            verdict,
-            reasons,
-        }
-    }
-}

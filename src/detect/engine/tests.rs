@@ -610,3 +610,73 @@ fn repeated_attempts_on_nonexistent_accounts_from_one_address() {
         .collect();
     assert!(rules_found(&valid, "invalid-user-attempts").is_empty());
 }
+
+#[test]
+fn a_gateway_many_accounts_log_in_from_is_judged_by_its_accounts_not_as_an_address() {
+    let office = "203.0.113.5";
+    let mut events: Vec<Event> = (0..GATEWAY_ACCOUNTS as i64)
+        .map(|i| {
+            login(
+                &format!("in{i}"),
+                i * SEC,
+                office,
+                &format!("user{i}"),
+                true,
+            )
+        })
+        .collect();
+    // Then a busy morning: twelve people mistype, one of them six times.
+    for i in 0..12 {
+        let at = MIN + i * MIN;
+        events.push(login(
+            &format!("f{i}"),
+            at,
+            office,
+            &format!("user{i}"),
+            false,
+        ));
+    }
+    for i in 0..6 {
+        events.push(login(
+            &format!("r{i}"),
+            20 * MIN + i * SEC,
+            office,
+            "user3",
+            false,
+        ));
+    }
+    events.push(login("back", 21 * MIN, office, "user3", true));
+    let found = found(&events);
+    assert!(
+        found.iter().all(|(_, entity)| entity != office),
+        "{found:?}"
+    );
+    // One account fewer and it is one address trying many accounts.
+    let lone: Vec<Event> = events.into_iter().filter(|e| e.event_id != "in0").collect();
+    assert!(rules_found(&lone, "password-spraying").contains(&office.to_string()));
+}
+
+#[test]
+fn slips_of_a_real_name_are_not_attempts_on_nonexistent_accounts() {
+    let mut events = vec![login("home", 0, "198.51.100.10", "anna", true)];
+    for (i, name) in ["Anna", "anna1", "a.nna"].iter().enumerate() {
+        events.push(invalid(
+            &format!("s{i}"),
+            MIN + i as i64 * SEC,
+            "192.0.2.9",
+            name,
+        ));
+    }
+    for (i, name) in ["oracle", "test", "guest"].iter().enumerate() {
+        events.push(invalid(
+            &format!("x{i}"),
+            MIN + i as i64 * SEC,
+            "192.0.2.66",
+            name,
+        ));
+    }
+    assert_eq!(
+        rules_found(&events, "invalid-user-attempts"),
+        ["192.0.2.66"]
+    );
+}
