@@ -239,8 +239,8 @@ pub struct Rule {
     /// Only these accounts match; empty: any.
     #[serde(default)]
     pub usernames: Vec<String>,
-    /// Only events about an account that does not exist match (not slips of the name of an
-    /// account that logs in here).
+    /// Only events about an account that does not exist match (for a rule on one address, not
+    /// slips of the name of an account that logs in here: a person mistyping).
     #[serde(default)]
     pub invalid_user: bool,
     /// Only events whose target (sudo/su account, group joined) is one of these match.
@@ -381,7 +381,8 @@ impl Rule {
                     .username
                     .as_ref()
                     .is_some_and(|u| self.usernames.contains(u)))
-            && (!self.invalid_user || facts.invalid_user && !facts.slip)
+            && (!self.invalid_user
+                || facts.invalid_user && (self.kind == RuleKind::Campaign || !facts.slip))
             && (!self.external || !facts.is_internal())
             && (self.targets.is_empty()
                 || facts

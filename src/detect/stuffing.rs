@@ -39,8 +39,9 @@ const MAX_ACCOUNTS: usize = 200_000;
 const MIN_FUZZY_LEN: usize = 4;
 
 /// The accounts seen logging in, for telling a slip of a real name (`Anna`, `anna12`,
-/// `a.nna`, `anan`) from a made-up one. Names are lower-cased, stripped of punctuation and
-/// of trailing digits; one deletion either side (or both) is a slip.
+/// `a.nna`, `anan`) from a made-up one (`root7820`). Names are lower-cased, stripped of
+/// punctuation and of one or two trailing digits; one deletion either side (or both) is a
+/// slip.
 #[derive(Debug, Default)]
 pub struct Accounts {
     names: HashSet<u64>,
@@ -54,8 +55,11 @@ fn normalise(name: &str) -> String {
         .filter(char::is_ascii_alphanumeric)
         .map(|c| c.to_ascii_lowercase())
         .collect();
+    // One or two digits typed after a name are a slip; a longer number is part of it.
     let kept = out.trim_end_matches(|c: char| c.is_ascii_digit()).len();
-    out.truncate(kept);
+    if out.len() - kept <= 2 {
+        out.truncate(kept);
+    }
     out
 }
 
