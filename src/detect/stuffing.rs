@@ -117,18 +117,11 @@ struct Suspect {
     event_id: Arc<str>,
 }
 
-/// One confirmed failure in a host's window.
-#[derive(Debug)]
-struct Confirmed {
-    ip: Arc<str>,
-    ip_hash: u64,
-    event_id: Arc<str>,
-}
-
 /// What one host's traffic shows.
 #[derive(Debug)]
 struct Host {
-    window: Window<Confirmed>,
+    /// Confirmed failures: a hash of each one's address.
+    window: Window<u64>,
     /// Entries per address in the window.
     tally: HashMap<u64, u32>,
     /// The hour being counted (event time / 1 h), and the addresses confirmed in it.
@@ -140,6 +133,8 @@ struct Host {
     listed: HashMap<Arc<str>, i64>,
     /// Whether a campaign was on at the last confirmation.
     on: bool,
+    /// Confirmed while no campaign was on (event time, address, event), to list if one starts.
+    waiting: Vec<(i64, Arc<str>, Arc<str>)>,
 }
 
 impl Host {
@@ -152,6 +147,7 @@ impl Host {
             rate: 0.0,
             listed: HashMap::default(),
             on: false,
+            waiting: Vec::new(),
         }
     }
 
@@ -172,11 +168,11 @@ impl Host {
         self.hour = hour;
     }
 
-    fn forget(&mut self, entry: &Confirmed) {
-        if let Some(n) = self.tally.get_mut(&entry.ip_hash) {
+    fn forget(&mut self, ip_hash: u64) {
+        if let Some(n) = self.tally.get_mut(&ip_hash) {
             *n -= 1;
             if *n == 0 {
-                self.tally.remove(&entry.ip_hash);
+                self.tally.remove(&ip_hash);
             }
         }
     }
@@ -188,30 +184,39 @@ impl Host {
         addresses >= rule.threshold && addresses as f64 >= f64::from(rule.above_baseline) * usual
     }
 
-    /// After a confirmation at `at`: the addresses to list now (with the event that shows
-    /// each) — every one in the window when a campaign starts, then each new one.
+    /// After a confirmation at `at` of `ip` (shown by `event_id`): the addresses to list now,
+    /// with the event that shows each — those confirmed while no campaign was on (and still
+    /// in the window) when one starts, then each new one.
     fn list(
         &mut self,
         rule: &Rule,
         at: i64,
+        ip: Arc<str>,
+        event_id: Arc<str>,
         members: &mut HashMap<Arc<str>, i64>,
     ) -> Vec<(Arc<str>, Arc<str>)> {
-        let was_on = self.on;
+        self.waiting.push((at, ip, event_id));
         self.on = self.campaign(rule);
         if !self.on {
+            if self.waiting.len() > 2 * HOST_CAP {
+                self.waiting.drain(..HOST_CAP);
+            }
             return Vec::new();
         }
-        let from = if was_on { at } else { i64::MIN };
+        let oldest = self.window.first_at().unwrap_or(at);
         let mut listed = Vec::new();
-        for (t, entry) in self.window.between(from, at) {
-            let newest = members.entry(Arc::clone(&entry.ip)).or_insert(t);
+        for (t, ip, event_id) in std::mem::take(&mut self.waiting) {
+            if t < oldest {
+                continue;
+            }
+            let newest = members.entry(Arc::clone(&ip)).or_insert(t);
             *newest = (*newest).max(t);
-            if let Some(seen) = self.listed.get_mut(&entry.ip) {
+            if let Some(seen) = self.listed.get_mut(&ip) {
                 *seen = (*seen).max(t);
                 continue;
             }
-            self.listed.insert(Arc::clone(&entry.ip), t);
-            listed.push((Arc::clone(&entry.ip), Arc::clone(&entry.event_id)));
+            self.listed.insert(Arc::clone(&ip), t);
+            listed.push((ip, event_id));
         }
         listed
     }
@@ -291,8 +296,9 @@ impl Stuffing {
             }
             let at = suspect.at;
             let name = suspect.host.clone();
+            let (ip, event_id) = (Arc::clone(&suspect.ip), Arc::clone(&suspect.event_id));
             let host = self.admit(rule, suspect);
-            let listed = host.list(rule, at, members);
+            let listed = host.list(rule, at, ip, event_id, members);
             if !report || listed.is_empty() {
                 continue;
             }
@@ -332,17 +338,16 @@ impl Stuffing {
         let ip_hash = hash(&suspect.ip);
         host.this_hour.insert(ip_hash);
         *host.tally.entry(ip_hash).or_insert(0) += 1;
-        let confirmed = Confirmed {
-            ip: suspect.ip,
-            ip_hash,
-            event_id: suspect.event_id,
-        };
-        if let Some(evicted) = host.window.insert(suspect.at, confirmed) {
-            host.forget(&evicted);
+        if let Some(evicted) = host.window.insert(suspect.at, ip_hash) {
+            host.forget(evicted);
         }
-        let before = host.window.last_at().unwrap_or(suspect.at) - rule.window_micros();
+        let before = host
+            .window
+            .last_at()
+            .unwrap_or(suspect.at)
+            .saturating_sub(rule.window_micros());
         for old in host.window.expire(before) {
-            host.forget(&old);
+            host.forget(old);
         }
         host
     }
@@ -351,6 +356,7 @@ impl Stuffing {
     pub fn expire(&mut self, before: i64) {
         self.hosts.retain(|_, host| {
             host.listed.retain(|_, at| *at >= before);
+            host.waiting.retain(|(at, _, _)| *at >= before);
             !host.listed.is_empty() || !host.window.is_empty() || host.rate >= 0.01
         });
     }
