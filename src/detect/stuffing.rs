@@ -378,16 +378,7 @@ mod tests {
     const MIN: i64 = 60_000_000;
 
     fn login(id: &str, at: i64, ip: &str, user: &str, success: bool) -> Event {
-        let mut event = Event::sample(id, at);
-        event.event_type = if success {
-            "LOGIN_SUCCESS"
-        } else {
-            "LOGIN_FAILED"
-        }
-        .into();
-        event.source_ip = Some(ip.parse().unwrap());
-        event.username = Some(user.into());
-        event.success = Some(success);
+        let mut event = crate::detect::engine::tests::login(id, at, ip, user, success);
         event.host = Some("gw01".into());
         event
     }

@@ -640,4 +640,4 @@ mod risk;
 pub use risk::Risk;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -13,7 +13,8 @@ fn detector() -> Detector {
     Detector::new(parse(DEFAULT_RULES).unwrap())
 }
 
-fn login(id: &str, at: i64, ip: &str, user: &str, success: bool) -> Event {
+/// A login (or a failed one) of `user` from `ip` at `at`.
+pub(crate) fn login(id: &str, at: i64, ip: &str, user: &str, success: bool) -> Event {
     let mut event = Event::sample(id, at);
     event.event_type = if success {
         "LOGIN_SUCCESS"
