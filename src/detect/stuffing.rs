@@ -113,6 +113,7 @@ impl Accounts {
 struct Suspect {
     at: i64,
     ip: Arc<str>,
+    ip_hash: u64,
     host: String,
     event_id: Arc<str>,
 }
@@ -226,6 +227,9 @@ impl Host {
 #[derive(Debug, Default)]
 pub struct Stuffing {
     pending: VecDeque<Suspect>,
+    /// Addresses with a suspect waiting: one wait per address (a flood of failures from one
+    /// address is one suspect, not thousands).
+    pending_ips: HashSet<u64>,
     hosts: HashMap<String, Host>,
 }
 
@@ -257,6 +261,10 @@ impl Stuffing {
         {
             return;
         }
+        let ip_hash = hash(ip);
+        if !self.pending_ips.insert(ip_hash) {
+            return;
+        }
         let host = rule
             .key
             .of(facts)
@@ -264,6 +272,7 @@ impl Stuffing {
         self.pending.push_back(Suspect {
             at: facts.event.timestamp,
             ip: Arc::from(ip),
+            ip_hash,
             host,
             event_id: Arc::clone(id),
         });
@@ -290,6 +299,7 @@ impl Stuffing {
             let Some(suspect) = self.pending.pop_front() else {
                 break;
             };
+            self.pending_ips.remove(&suspect.ip_hash);
             // An address that logged in since was a person who mistyped.
             if logged_in(&suspect.ip) {
                 continue;
@@ -335,7 +345,7 @@ impl Stuffing {
             .entry(suspect.host)
             .or_insert_with(|| Host::new(rule, hour));
         host.roll(rule, hour);
-        let ip_hash = hash(&suspect.ip);
+        let ip_hash = suspect.ip_hash;
         host.this_hour.insert(ip_hash);
         *host.tally.entry(ip_hash).or_insert(0) += 1;
         if let Some(evicted) = host.window.insert(suspect.at, ip_hash) {
