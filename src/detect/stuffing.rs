@@ -382,7 +382,7 @@ impl Stuffing {
 mod tests {
     use super::*;
     use crate::detect::engine::Detector;
-    use crate::detect::rules::{DEFAULT_RULES, parse};
+    use crate::detect::rules::{DEFAULT_RULES, RuleKind, parse};
     use crate::event::Event;
 
     const MIN: i64 = 60_000_000;
@@ -551,6 +551,33 @@ mod tests {
         });
         assert_eq!(listed.len(), 40);
         assert!(!listed.contains(&"192.0.2.50".to_string()));
+    }
+
+    #[test]
+    fn a_flood_from_one_address_waits_once() {
+        let rules = parse(DEFAULT_RULES).unwrap();
+        let rule = rules.iter().find(|r| r.kind == RuleKind::Stuffing).unwrap();
+        let (accounts, profiles) = (Accounts::default(), Profiles::default());
+        let known = Known {
+            accounts: &accounts,
+            profiles: &profiles,
+            logged_in: &|_| false,
+        };
+        let mut stuffing = Stuffing::default();
+        for i in 0..1_000 {
+            let event = login(
+                &format!("f{i}"),
+                i * 1_000_000,
+                "203.0.113.9",
+                "anna",
+                false,
+            );
+            let id: Arc<str> = Arc::from(event.event_id.as_str());
+            stuffing.observe(rule, &Facts::of(&event), &id, &known);
+        }
+        let event = login("g", 0, "203.0.113.10", "anna", false);
+        stuffing.observe(rule, &Facts::of(&event), &Arc::from("g"), &known);
+        assert_eq!(stuffing.pending(), 2);
     }
 
     #[test]
