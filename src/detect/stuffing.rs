@@ -7,8 +7,9 @@
 //! A failure is a *suspect* when it names an account that exists (the parser says so, or
 //! the name is one slip away from an account that logs in here: `Anna`, `anna12`, `a.nna`,
 //! `anan`), from an address never seen logging in (to any account, or to that account in its
-//! history). People mistype too, so a suspect waits `grace_secs` of event time: an address
-//! that logs in meanwhile was a person and is forgotten. What is left is *confirmed*, per host.
+//! history). People mistype too, so a suspect waits `grace_secs` of event time (one wait per
+//! address at a time): an address that logs in meanwhile was a person and is forgotten. What
+//! is left is *confirmed*, per host.
 //! A campaign is on when, within the window, at least `threshold` distinct confirmed addresses
 //! failed and their number is `above_baseline` times what the host's own traffic shows in such
 //! a window (a rate per hour learnt over about a week, to which one hour adds at most
@@ -29,7 +30,7 @@ use super::window::Window;
 const HOUR: i64 = 3_600_000_000;
 /// Weight of one finished hour in the learnt rate: about a week of memory.
 const HOURLY_WEIGHT: f64 = 1.0 / 168.0;
-/// Suspects waiting at most; beyond it the oldest is judged early.
+/// Addresses waiting at most; beyond it the oldest is judged early.
 const MAX_PENDING: usize = 200_000;
 /// Confirmed addresses kept per host within the window.
 const HOST_CAP: usize = 4_096;
