@@ -297,22 +297,28 @@ impl Stuffing {
             if !due && self.pending.len() <= MAX_PENDING {
                 break;
             }
-            let Some(suspect) = self.pending.pop_front() else {
+            let Some(Suspect {
+                at,
+                ip,
+                ip_hash,
+                host: name,
+                event_id,
+            }) = self.pending.pop_front()
+            else {
                 break;
             };
-            self.pending_ips.remove(&suspect.ip_hash);
+            self.pending_ips.remove(&ip_hash);
             // An address that logged in since was a person who mistyped.
-            if logged_in(&suspect.ip) {
+            if logged_in(&ip) {
                 continue;
             }
-            let at = suspect.at;
-            let name = suspect.host.clone();
-            let (ip, event_id) = (Arc::clone(&suspect.ip), Arc::clone(&suspect.event_id));
-            let host = self.admit(rule, suspect);
+            let host = self.admit(rule, &name, at, ip_hash);
             let listed = host.list(rule, at, ip, event_id, members);
             if !report || listed.is_empty() {
                 continue;
             }
+            let first = host.window.first_at().unwrap_or(at);
+            let count = host.tally.len();
             let index = found
                 .iter()
                 .position(|f| f.entity == name)
@@ -322,40 +328,43 @@ impl Stuffing {
                     found.push(new);
                     found.len() - 1
                 });
-            let report = &mut found[index];
-            report.first_seen = host.window.first_at().unwrap_or(at).min(report.first_seen);
-            report.last_seen = report.last_seen.max(at);
-            report.count = host.tally.len();
+            let update = &mut found[index];
+            update.first_seen = first.min(update.first_seen);
+            update.last_seen = update.last_seen.max(at);
+            update.count = count;
             for (member, event_id) in listed {
-                report.members.push(member.to_string());
-                report.evidence.push(event_id.to_string());
+                update.members.push(member.to_string());
+                update.evidence.push(event_id.to_string());
             }
         }
-        for report in &mut found {
-            let skip = report.evidence.len().saturating_sub(MAX_EVIDENCE);
-            report.evidence = report.evidence.split_off(skip);
+        for update in &mut found {
+            let skip = update.evidence.len().saturating_sub(MAX_EVIDENCE);
+            update.evidence = update.evidence.split_off(skip);
         }
         found
     }
 
-    /// Counts a confirmed suspect in its host's window and learnt rate.
-    fn admit(&mut self, rule: &Rule, suspect: Suspect) -> &mut Host {
-        let hour = suspect.at.div_euclid(HOUR);
+    /// Counts a confirmed failure at `at` from an address (its hash) in the window and learnt
+    /// rate of host `name`.
+    fn admit(&mut self, rule: &Rule, name: &str, at: i64, ip_hash: u64) -> &mut Host {
+        let hour = at.div_euclid(HOUR);
+        if !self.hosts.contains_key(name) {
+            self.hosts.insert(name.to_string(), Host::new(rule, hour));
+        }
         let host = self
             .hosts
-            .entry(suspect.host)
-            .or_insert_with(|| Host::new(rule, hour));
+            .get_mut(name)
+            .expect("the host was just added if it was missing");
         host.roll(rule, hour);
-        let ip_hash = suspect.ip_hash;
         host.this_hour.insert(ip_hash);
         *host.tally.entry(ip_hash).or_insert(0) += 1;
-        if let Some(evicted) = host.window.insert(suspect.at, ip_hash) {
+        if let Some(evicted) = host.window.insert(at, ip_hash) {
             host.forget(evicted);
         }
         let before = host
             .window
             .last_at()
-            .unwrap_or(suspect.at)
+            .unwrap_or(at)
             .saturating_sub(rule.window_micros());
         for old in host.window.expire(before) {
             host.forget(old);

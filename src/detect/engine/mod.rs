@@ -235,6 +235,7 @@ impl Detector {
         let settled = self
             .watermark
             .saturating_sub(LATENESS_MICROS.max(self.lag.saturating_mul(2)));
+        let logged_in = |ip: &str| self.vouched.contains_key(ip);
         for (rule, state) in self.rules.iter().zip(&mut self.state) {
             if rule.kind.is_behaviour() {
                 continue;
@@ -246,13 +247,13 @@ impl Detector {
                 let known = Known {
                     accounts: &self.accounts,
                     profiles: &self.profiles,
-                    logged_in: &|ip| self.vouched.contains_key(ip),
+                    logged_in: &logged_in,
                 };
                 state.stuffing.observe(rule, &facts, &id, &known);
                 findings.extend(state.stuffing.confirm(
                     rule,
                     settled,
-                    &|ip| self.vouched.contains_key(ip),
+                    &logged_in,
                     report,
                     &mut state.all_members,
                 ));
