@@ -1,5 +1,8 @@
 //! The template miner's grouping accuracy on the loghub samples in `tests/data/`: OpenSSH (what
-//! the miner was built on) and six samples of other software it was not tuned on. Each is
+//! the miner was built on), six samples of other software whose errors shaped the miner's
+//! value types and the framing of application logs, and Linux, held out: no rule was written
+//! while looking at it (the team's own check uses it, and nine more loghub samples were scored
+//! the same way by hand; see `BENCHMARKS.md`). Each is
 //! scored twice: on loghub's own content column (the header cut off by a per-dataset rule, the
 //! benchmark's standard input, comparable with published figures), and on what the appliance
 //! itself gives the miner (the message after its own syslog framing of the raw line).
@@ -27,8 +30,8 @@ const SAMPLES: &[Sample] = &[
         include_str!("../../../tests/data/loghub-openssh/OpenSSH_2k.log"),
         None,
         include_str!("../../../tests/data/loghub-openssh/OpenSSH_2k.log_labels.txt"),
-        0.98,
-        0.98,
+        0.99,
+        0.99,
     ),
     (
         "Apache",
@@ -37,8 +40,8 @@ const SAMPLES: &[Sample] = &[
             "../../../tests/data/loghub-apache/Apache_2k.log_content.txt"
         )),
         include_str!("../../../tests/data/loghub-apache/Apache_2k.log_labels.txt"),
-        1.0,
-        1.0,
+        0.99,
+        0.99,
     ),
     (
         "Mac",
@@ -47,8 +50,8 @@ const SAMPLES: &[Sample] = &[
             "../../../tests/data/loghub-mac/Mac_2k.log_content.txt"
         )),
         include_str!("../../../tests/data/loghub-mac/Mac_2k.log_labels.txt"),
-        0.94,
-        0.94,
+        0.95,
+        0.95,
     ),
     (
         "OpenStack",
@@ -57,8 +60,8 @@ const SAMPLES: &[Sample] = &[
             "../../../tests/data/loghub-openstack/OpenStack_2k.log_content.txt"
         )),
         include_str!("../../../tests/data/loghub-openstack/OpenStack_2k.log_labels.txt"),
-        1.0,
-        0.51,
+        0.99,
+        0.99,
     ),
     (
         "Proxifier",
@@ -67,8 +70,8 @@ const SAMPLES: &[Sample] = &[
             "../../../tests/data/loghub-proxifier/Proxifier_2k.log_content.txt"
         )),
         include_str!("../../../tests/data/loghub-proxifier/Proxifier_2k.log_labels.txt"),
-        0.03,
-        0.0,
+        0.99,
+        0.99,
     ),
     (
         "Thunderbird",
@@ -89,6 +92,16 @@ const SAMPLES: &[Sample] = &[
         include_str!("../../../tests/data/loghub-zookeeper/Zookeeper_2k.log_labels.txt"),
         0.99,
         0.99,
+    ),
+    (
+        "Linux (held out)",
+        include_str!("../../../tests/data/loghub-linux/Linux_2k.log"),
+        Some(include_str!(
+            "../../../tests/data/loghub-linux/Linux_2k.log_content.txt"
+        )),
+        include_str!("../../../tests/data/loghub-linux/Linux_2k.log_labels.txt"),
+        0.8,
+        0.8,
     ),
 ];
 

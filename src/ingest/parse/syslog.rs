@@ -64,7 +64,148 @@ pub fn split(line: &str) -> Framed<'_> {
         // `<PRI>tag: msg`, as some devices send to a syslog port.
         return tag(body);
     }
-    Framed::bare(without_bracketed_time(line))
+    if let Some(framed) = application(line) {
+        return framed;
+    }
+    let message = without_bracketed_time(line);
+    if message.len() < line.len() {
+        // `[10.30 16:49:06] chrome.exe - message`, `… svchost.exe *64 - message`: the
+        // program (a word, and a note such as a 64-bit mark) before a dash.
+        if let Some((program, rest)) = message.split_once(" - ").filter(|(program, _)| {
+            !program.is_empty()
+                && program.len() <= 64
+                && program.matches(' ').count() <= 1
+                && !program.contains(['[', '(', ':'])
+        }) {
+            return Framed {
+                program: Some(program),
+                ..Framed::bare(rest)
+            };
+        }
+    }
+    Framed::bare(message)
+}
+
+/// Words an application log writes for the severity of a line.
+const LEVELS: [&str; 15] = [
+    "TRACE", "DEBUG", "FINE", "INFO", "NOTICE", "WARN", "WARNING", "ERROR", "ERR", "SEVERE",
+    "CRITICAL", "CRIT", "FATAL", "ALERT", "EMERG",
+];
+
+/// The header an application writes to its own log file, which is no syslog header: an
+/// optional source name, a date and a clock, then optionally a process id (and a thread id),
+/// dashes, a level, a bracketed context, and a logger with a colon or before a bracketed
+/// context; the message follows. Python's logging and `OpenStack` write
+/// `2017-05-16 00:00:00.008 25746 INFO nova.compute.manager [req-1] msg`, log4j writes
+/// `2015-10-18 18:01:47,978 INFO [main] org.apache.App: msg` and
+/// `2015-07-29 17:41:44,747 - INFO  [thread:Class@1] - msg`, Android's logcat writes
+/// `03-17 16:13:38.811  1702  2395 D Tag: msg`. The logger is the program. The time is not
+/// read: without a zone it cannot be placed reliably.
+fn application(line: &str) -> Option<Framed<'_>> {
+    let (first, after_first) = next_word(line);
+    let first = first?;
+    let (source, rest) = if is_date(first) {
+        (None, line)
+    } else if next_word(after_first).0.is_some_and(is_date) {
+        (Some(first), after_first)
+    } else {
+        return None;
+    };
+    let (_, rest) = next_word(rest);
+    let (clock, mut rest) = next_word(rest);
+    if !clock.is_some_and(is_clock) {
+        return None;
+    }
+    let mut pid = None;
+    let mut level = false;
+    let mut program = source;
+    loop {
+        let (word, after) = next_word(rest);
+        let Some(word) = word else { break };
+        let is_number = word.bytes().all(|b| b.is_ascii_digit());
+        if is_number && !level && pid.is_none() {
+            pid = word.parse().ok();
+        } else if is_number && !level && pid.is_some() {
+            // A thread id after the process id.
+        } else if word == "-" {
+        } else if !level
+            && (LEVELS.contains(&word.trim_matches(['[', ']', ':']))
+                || pid.is_some() && word.len() == 1 && "VDIWEFA".contains(word))
+        {
+            level = true;
+        } else if word.starts_with('[') {
+            let (_, after) = bracketed(rest)?;
+            rest = after;
+            continue;
+        } else if let Some(logger) = word.strip_suffix(':').filter(|l| is_logger(l)) {
+            program = Some(logger);
+            rest = after;
+            break;
+        } else if is_logger(word) && next_word(after).0.is_some_and(|w| w.starts_with('[')) {
+            program = Some(word);
+            let (_, after_context) = bracketed(after.trim_start_matches(' '))?;
+            rest = after_context;
+            break;
+        } else {
+            break;
+        }
+        rest = after;
+    }
+    Some(Framed {
+        time: None,
+        host: None,
+        program,
+        pid,
+        message: rest.trim_start_matches([' ', '-']).trim_start_matches(' '),
+    })
+}
+
+/// `[…]` at the start of `text`, nested brackets included: the inside and what follows.
+fn bracketed(text: &str) -> Option<(&str, &str)> {
+    let text = text.trim_start_matches(' ');
+    let mut depth = 0usize;
+    for (i, b) in text.bytes().enumerate() {
+        match b {
+            b'[' => depth += 1,
+            b']' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some((&text[1..i], &text[i + 1..]));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// A logger's name: `WindowManager`, `nova.compute.manager`, `org.apache.hadoop.App`.
+fn is_logger(word: &str) -> bool {
+    !word.is_empty()
+        && word.len() <= 128
+        && word.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'$' | b'-' | b'/'))
+}
+
+/// `2017-05-16`, `17/06/09`, `2017/07/02`, or logcat's `03-17`.
+fn is_date(word: &str) -> bool {
+    let parts: Vec<&str> = word.split(['-', '/']).collect();
+    (2..=3).contains(&parts.len())
+        && parts
+            .iter()
+            .all(|p| matches!(p.len(), 2 | 4) && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// `16:13:38`, `16:13:38.811`, `18:01:47,978`.
+fn is_clock(word: &str) -> bool {
+    let hms = word.split([',', '.']).next().unwrap_or("");
+    let parts: Vec<&str> = hms.split(':').collect();
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| p.len() == 2 && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// A line of an application's own log, `[Sun Dec 04 04:47:44 2005] msg` (Apache) or
@@ -310,7 +451,7 @@ mod tests {
                 "[Sun Dec 04 04:47:44 2005] [notice] workerEnv.init() ok",
                 "[notice] workerEnv.init() ok",
             ),
-            ("[10.30 16:49:06] app.exe - close", "app.exe - close"),
+            ("[10.30 16:49:06] app.exe - close", "close"),
             ("[2026-04-03T10:00:01.5] started", "started"),
             ("[notice] no time here", "[notice] no time here"),
             ("[1:2:3:4] not a clock", "[1:2:3:4] not a clock"),
@@ -361,6 +502,72 @@ mod tests {
         assert_eq!(framed.time, Some(LineTime::Absolute(1_772_406_003_000_000)));
         assert_eq!(framed.message, "Failed password for root");
         assert_eq!(split("<38>1 - - - - - - hello").message, "hello");
+    }
+
+    #[test]
+    fn an_application_logs_own_header_is_cut_and_its_logger_is_the_program() {
+        for (line, program, pid, message) in [
+            (
+                "nova-api.log.1 2017-05-16 00:00:00.008 25746 INFO nova.osapi_compute.wsgi.server [req-3 a b - - -] 10.11.10.1 \"GET /v2 HTTP/1.1\" status: 200",
+                Some("nova.osapi_compute.wsgi.server"),
+                Some(25746),
+                "10.11.10.1 \"GET /v2 HTTP/1.1\" status: 200",
+            ),
+            (
+                "2015-10-18 18:01:47,978 INFO [main] org.apache.hadoop.App: Created MRAppMaster",
+                Some("org.apache.hadoop.App"),
+                None,
+                "Created MRAppMaster",
+            ),
+            (
+                "2015-07-29 17:41:44,747 - INFO  [QuorumPeer[myid=1]/0:0:2181:Election@774] - Notification time out: 3200",
+                None,
+                None,
+                "Notification time out: 3200",
+            ),
+            (
+                "03-17 16:13:38.811  1702  2395 D WindowManager: printFreezingDisplayLogs",
+                Some("WindowManager"),
+                Some(1702),
+                "printFreezingDisplayLogs",
+            ),
+            (
+                "17/06/09 20:10:40 INFO executor.Backend: Registered signal handlers",
+                Some("executor.Backend"),
+                None,
+                "Registered signal handlers",
+            ),
+            (
+                "[10.30 16:49:06] chrome.exe - proxy.example.org:5070 open through proxy",
+                Some("chrome.exe"),
+                None,
+                "proxy.example.org:5070 open through proxy",
+            ),
+            // A message that merely starts with a date keeps its words.
+            (
+                "2017-05-16 00:00:00 backup finished in 3 s",
+                None,
+                None,
+                "backup finished in 3 s",
+            ),
+        ] {
+            let framed = split(line);
+            assert_eq!(
+                (framed.program, framed.pid, framed.message),
+                (program, pid, message),
+                "{line}"
+            );
+        }
+        // An unclosed context is message; a date without a clock is no header.
+        assert_eq!(split("2017-05-16 12:00:00 INFO [oops").message, "[oops");
+        assert_eq!(
+            split("2017-05-16 12:00:00 INFO [a b").message,
+            "2017-05-16 12:00:00 INFO [a b"
+        );
+        assert_eq!(
+            split("2017-05-16 is the day").message,
+            "2017-05-16 is the day"
+        );
     }
 
     #[test]

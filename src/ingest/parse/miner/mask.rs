@@ -1,162 +1,9 @@
-//! The template miner: groups messages no parser knows into templates, online, in the manner
-//! of Drain, with typed variables.
-//!
-//! A message is split into tokens, and tokens that are values are replaced by typed
-//! placeholders before any comparison: addresses (`<ip>`), numbers (`<num>`), host names
-//! (`<host>`), hex strings (`<hex>`), paths (`<path>`), the values of `key=value` pairs, and
-//! user names where the words around them say so (`user NAME`, `for NAME from`, `user=NAME`).
-//! Messages are then grouped by token count and first token, and a message joins the most
-//! similar template of its group when they differ only where the template already has a
-//! variable or where both tokens carry digits (counters, session ids); the differing positions
-//! become `<*>`. Two different words never merge: Drain's plain similarity threshold is what
-//! puts `Received disconnect …: Bye Bye [preauth]` and `… disconnected by user` into one
-//! template, which typing makes unnecessary.
+//! Masking: a message split into tokens, with the values in it replaced by typed placeholders
+//! (`<ip>`, `<num>`, `<host>`, `<hex>`, `<path>`, `<user>`, `<time>`, `<size>`, `<mac>`).
 
 use std::net::{IpAddr, SocketAddr};
 
-use serde::{Deserialize, Serialize};
-
-/// A template's stable id: it keeps its id as it generalises.
-pub type TemplateId = u32;
-
-/// A template and how many messages it has taken.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Template {
-    pub id: TemplateId,
-    pub tokens: Vec<String>,
-    pub count: u64,
-}
-
-impl Template {
-    /// The template as text, placeholders included.
-    #[must_use]
-    pub fn text(&self) -> String {
-        self.tokens.join(" ")
-    }
-}
-
-/// A value a placeholder stands for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Variable {
-    pub kind: &'static str,
-    pub value: String,
-}
-
-/// What the miner made of one message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mined {
-    pub template_id: TemplateId,
-    /// True when this message created the template.
-    pub new_template: bool,
-    pub variables: Vec<Variable>,
-}
-
-/// Most similar fraction of positions a message must share with a template to join it.
-const SIMILARITY: f64 = 0.5;
-/// Messages longer than this many tokens are grouped on their first tokens only.
-const MAX_TOKENS: usize = 64;
-
-/// The miner's state: every template, grouped for lookup.
-#[derive(Debug, Default, Clone)]
-pub struct Miner {
-    templates: Vec<Template>,
-    /// First token → token count → indices into `templates`.
-    groups: rustc_hash::FxHashMap<String, rustc_hash::FxHashMap<usize, Vec<usize>>>,
-}
-
-impl Miner {
-    /// A miner that already knows `templates` (as persisted).
-    #[must_use]
-    pub fn with_templates(mut templates: Vec<Template>) -> Self {
-        templates.sort_by_key(|t| t.id);
-        let mut miner = Self::default();
-        for template in templates {
-            let tokens: Vec<Token<'_>> = template.tokens.iter().map(|t| Token::word(t)).collect();
-            let (count, first) = group_key(&tokens);
-            miner
-                .groups
-                .entry(first.to_string())
-                .or_default()
-                .entry(count)
-                .or_default()
-                .push(miner.templates.len());
-            miner.templates.push(template);
-        }
-        miner
-    }
-
-    /// Every template, in creation order.
-    #[must_use]
-    pub fn templates(&self) -> &[Template] {
-        &self.templates
-    }
-
-    /// The template with this id. Ids are given in creation order from 1, so this is an index,
-    /// with a search as the fallback for templates loaded with gaps between their ids.
-    #[must_use]
-    pub fn template(&self, id: TemplateId) -> Option<&Template> {
-        let index = (id as usize).checked_sub(1)?;
-        self.templates
-            .get(index)
-            .filter(|t| t.id == id)
-            .or_else(|| self.templates.iter().find(|t| t.id == id))
-    }
-
-    /// Places `message` in a template, creating or generalising one as needed.
-    pub fn add(&mut self, message: &str) -> Mined {
-        let mut variables = Vec::new();
-        let tokens = mask_with(message, &mut Values(Some(&mut variables)));
-        let (template_id, new_template) = self.place(&tokens);
-        Mined {
-            template_id,
-            new_template,
-            variables,
-        }
-    }
-
-    /// As [`Miner::add`], for a message already masked by [`mask_tokens`]: masking, the costly
-    /// part, needs no access to the miner, so a shared miner is locked for the placing only.
-    /// Returns the template's id and whether this message created it.
-    pub fn place(&mut self, tokens: &[Token<'_>]) -> (TemplateId, bool) {
-        let (count, first) = group_key(tokens);
-        let candidates = match self.groups.get_mut(first) {
-            Some(by_count) => by_count.entry(count).or_default(),
-            None => self
-                .groups
-                .entry(first.to_string())
-                .or_default()
-                .entry(count)
-                .or_default(),
-        };
-        let best = candidates
-            .iter()
-            .filter_map(|&i| {
-                let template = &self.templates[i];
-                mergeable(&template.tokens, tokens).map(|similarity| (similarity, i))
-            })
-            .max_by(|a, b| a.0.total_cmp(&b.0));
-        if let Some((_, index)) = best {
-            let template = &mut self.templates[index];
-            for (slot, token) in template.tokens.iter_mut().zip(tokens) {
-                if !token.is(slot) && !is_variable(slot) {
-                    *slot = "<*>".to_string();
-                }
-            }
-            template.count += 1;
-            return (template.id, false);
-        }
-        // Templates are kept in id order, so the last has the highest id.
-        let next = self.templates.last().map_or(0, |t| t.id);
-        let id = next.saturating_add(1);
-        candidates.push(self.templates.len());
-        self.templates.push(Template {
-            id,
-            tokens: tokens.iter().map(ToString::to_string).collect(),
-            count: 1,
-        });
-        (id, true)
-    }
-}
+use super::Variable;
 
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).all(|(x, y)| x == y)
@@ -166,13 +13,13 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 /// value with the punctuation or key around it (`[<ip>]`, `user=<user>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Token<'a> {
-    head: &'a str,
+    pub(super) head: &'a str,
     placeholder: &'static str,
     tail: &'a str,
 }
 
 impl<'a> Token<'a> {
-    fn word(word: &'a str) -> Self {
+    pub(super) fn word(word: &'a str) -> Self {
         Self {
             head: word,
             placeholder: "",
@@ -189,7 +36,7 @@ impl<'a> Token<'a> {
     }
 
     /// Whether the token reads `text`.
-    fn is(&self, text: &str) -> bool {
+    pub(super) fn is(&self, text: &str) -> bool {
         let text = text.as_bytes();
         if text.len() != self.head.len() + self.placeholder.len() + self.tail.len() {
             return false;
@@ -201,11 +48,27 @@ impl<'a> Token<'a> {
             && same(tail, self.tail.as_bytes())
     }
 
-    fn has_digit(&self) -> bool {
+    pub(super) fn has_digit(&self) -> bool {
         has_digit(self.head) || has_digit(self.tail)
     }
 
-    fn is_variable(&self) -> bool {
+    /// The token's text, byte by byte.
+    pub(super) fn bytes(&self) -> impl Iterator<Item = u8> + '_ {
+        self.head
+            .bytes()
+            .chain(self.placeholder.bytes())
+            .chain(self.tail.bytes())
+    }
+
+    /// The kind of value the placeholder stands for (`time` for `<time>`).
+    fn placeholder_kind(&self) -> &'static str {
+        self.placeholder
+            .strip_prefix('<')
+            .and_then(|p| p.strip_suffix('>'))
+            .unwrap_or("")
+    }
+
+    pub(super) fn is_variable(&self) -> bool {
         !self.placeholder.is_empty() || is_variable(self.head)
     }
 }
@@ -216,21 +79,10 @@ impl std::fmt::Display for Token<'_> {
     }
 }
 
-/// Messages are compared only within a group: same token count and same first token, unless
-/// that token carries digits or a placeholder (a counter or a name such as `alice42` first, as
-/// in sudo's lines), when they share one group.
-fn group_key<'a>(tokens: &[Token<'a>]) -> (usize, &'a str) {
-    let first = match tokens.first() {
-        Some(token) if token.has_digit() || token.is_variable() => "<*>",
-        Some(token) => token.head,
-        None => "",
-    };
-    (tokens.len().min(MAX_TOKENS), first)
-}
-
-fn is_variable(token: &str) -> bool {
-    const NAMES: [&[u8]; 8] = [
-        b"*>", b"ip>", b"num>", b"host>", b"hex>", b"path>", b"user>", b"ip:num>",
+pub(super) fn is_variable(token: &str) -> bool {
+    const NAMES: [&[u8]; 11] = [
+        b"*>", b"ip>", b"num>", b"host>", b"hex>", b"path>", b"user>", b"ip:num>", b"time>",
+        b"size>", b"mac>",
     ];
     let bytes = token.as_bytes();
     // A byte scan rather than a substring search per placeholder: this runs for every token
@@ -243,30 +95,7 @@ fn is_variable(token: &str) -> bool {
     })
 }
 
-/// The similarity of a message to a template, if it may join it: same length, at least
-/// [`SIMILARITY`] of the positions equal, and every difference at a variable of the template
-/// or between two tokens that both carry digits.
-fn mergeable(template: &[String], tokens: &[Token<'_>]) -> Option<f64> {
-    if template.len() != tokens.len() {
-        return None;
-    }
-    let mut equal = 0usize;
-    for (slot, token) in template.iter().zip(tokens) {
-        if token.is(slot) || slot == "<*>" {
-            equal += 1;
-        } else if !(is_variable(slot) || has_digit(slot) && token.has_digit()) {
-            return None;
-        }
-    }
-    let similarity = if tokens.is_empty() {
-        1.0
-    } else {
-        equal as f64 / tokens.len() as f64
-    };
-    (similarity >= SIMILARITY).then_some(similarity)
-}
-
-fn has_digit(token: &str) -> bool {
+pub(super) fn has_digit(token: &str) -> bool {
     token.bytes().any(|b| b.is_ascii_digit())
 }
 
@@ -279,7 +108,7 @@ pub fn mask_tokens(message: &str) -> Vec<Token<'_>> {
 }
 
 /// Where the values a mask replaces go, if anywhere: a value is only made when it is kept.
-struct Values<'v>(Option<&'v mut Vec<Variable>>);
+pub(super) struct Values<'v>(pub(super) Option<&'v mut Vec<Variable>>);
 
 impl Values<'_> {
     fn push(&mut self, kind: &'static str, value: impl FnOnce() -> String) {
@@ -292,7 +121,7 @@ impl Values<'_> {
     }
 }
 
-fn mask_with<'a>(message: &'a str, variables: &mut Values<'_>) -> Vec<Token<'a>> {
+pub(super) fn mask_with<'a>(message: &'a str, variables: &mut Values<'_>) -> Vec<Token<'a>> {
     // Split on single spaces: a doubled space is where a program printed an empty value or a
     // value with a leading space (`Invalid user  0101 from …`), which the user rule below
     // takes whole.
@@ -305,6 +134,18 @@ fn mask_with<'a>(message: &'a str, variables: &mut Values<'_>) -> Vec<Token<'a>>
     let mut tokens = Vec::with_capacity(words.len());
     let mut i = 0;
     while i < words.len() {
+        if let Some((end, token)) = quantity(&words, i) {
+            variables.push(token.placeholder_kind(), || words[i..end].join(" "));
+            tokens.push(token);
+            i = end;
+            continue;
+        }
+        if let Some(end) = calendar_word(&words, i) {
+            variables.push("time", || words[i].to_string());
+            tokens.push(Token::masked("", "<time>", ""));
+            i = end;
+            continue;
+        }
         tokens.push(mask_word(words[i], variables));
         if let Some(end) = user_after(&words, i) {
             variables.push("user", || words[i + 1..end].join(" "));
@@ -315,6 +156,109 @@ fn mask_with<'a>(message: &'a str, variables: &mut Values<'_>) -> Vec<Token<'a>>
         }
     }
     tokens
+}
+
+/// Units a number may carry as a separate word, and the kind of quantity they make.
+const UNITS: &[(&str, &str)] = &[
+    ("ns", "time"),
+    ("us", "time"),
+    ("µs", "time"),
+    ("ms", "time"),
+    ("msec", "time"),
+    ("msecs", "time"),
+    ("s", "time"),
+    ("sec", "time"),
+    ("secs", "time"),
+    ("second", "time"),
+    ("seconds", "time"),
+    ("min", "time"),
+    ("mins", "time"),
+    ("minute", "time"),
+    ("minutes", "time"),
+    ("hour", "time"),
+    ("hours", "time"),
+    ("day", "time"),
+    ("days", "time"),
+    ("B", "size"),
+    ("byte", "size"),
+    ("bytes", "size"),
+    ("KB", "size"),
+    ("kB", "size"),
+    ("KiB", "size"),
+    ("MB", "size"),
+    ("MiB", "size"),
+    ("GB", "size"),
+    ("GiB", "size"),
+    ("TB", "size"),
+    ("TiB", "size"),
+];
+
+/// A number written with an optional sign, comparison or fraction: `12`, `-3`, `<1`, `1.04`.
+fn is_number(word: &str) -> bool {
+    let digits = word.trim_start_matches(['<', '>', '~', '-', '+']);
+    let mut parts = digits.splitn(2, '.');
+    let whole = parts.next().unwrap_or("");
+    let fraction = parts.next().unwrap_or("0");
+    !whole.is_empty()
+        && whole.bytes().all(|b| b.is_ascii_digit())
+        && !fraction.is_empty()
+        && fraction.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// When `words[at]` starts a quantity (`12 ms`, `<1 sec`, `1066 bytes (1.04 KB),`), the index
+/// just past it and its token. A restatement in other units in brackets is part of the value:
+/// `0 bytes sent` and `1066 bytes (1.04 KB) sent` are one message with another value.
+fn quantity<'a>(words: &[&'a str], at: usize) -> Option<(usize, Token<'a>)> {
+    let unit_kind = |word: &str| {
+        UNITS
+            .iter()
+            .find(|(unit, _)| *unit == word)
+            .map(|(_, kind)| *kind)
+    };
+    if !is_number(words[at]) {
+        return None;
+    }
+    let unit_word = words.get(at + 1)?;
+    let unit = unit_word.trim_end_matches(CLOSE);
+    let kind = unit_kind(unit)?;
+    let placeholder = if kind == "time" { "<time>" } else { "<size>" };
+    let tail = &unit_word[unit.len()..];
+    if tail.is_empty() {
+        // `(1.04 KB)` after the unit.
+        let restated = words.get(at + 2).and_then(|w| w.strip_prefix('('));
+        let closing = words.get(at + 3).and_then(|w| w.split_once(')'));
+        if let (Some(number), Some((unit, rest))) = (restated, closing)
+            && is_number(number)
+            && unit_kind(unit).is_some()
+        {
+            return Some((at + 4, Token::masked("", placeholder, rest)));
+        }
+    }
+    Some((at + 2, Token::masked("", placeholder, tail)))
+}
+
+const MONTH_NAMES: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+const DAY_NAMES: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+
+/// When `words[at]` is the name of a day or a month inside a date written out in a message
+/// (`at Sun Jul  3 23:16:09 2005`): a day name before a month name, or a month name before the
+/// day of the month, the index just past it (and past the padding before a one-digit day).
+fn calendar_word(words: &[&str], at: usize) -> Option<usize> {
+    let word = words[at];
+    let next = |i: usize| words.get(i).map_or("", |w| w.trim_end_matches(CLOSE));
+    if DAY_NAMES.contains(&word.trim_end_matches(',')) {
+        return MONTH_NAMES.contains(&next(at + 1)).then_some(at + 1);
+    }
+    if !MONTH_NAMES.contains(&word) {
+        return None;
+    }
+    let padded = next(at + 1).is_empty();
+    let day = next(if padded { at + 2 } else { at + 1 });
+    day.parse::<u8>()
+        .is_ok_and(|day| (1..=31).contains(&day))
+        .then_some(if padded { at + 2 } else { at + 1 })
 }
 
 /// Words that follow `user` in prose or end the name after it.
@@ -368,7 +312,19 @@ fn mask_word<'a>(word: &'a str, variables: &mut Values<'_>) -> Token<'a> {
         &core_with_tail[end..],
     );
     if core.is_empty() {
-        return Token::word(word);
+        // `()`, `''`: a value printed empty, as `(<host>)` elsewhere prints one.
+        return match word {
+            "()" | "[]" | "''" | "\"\"" => Token::masked(&word[..1], "<*>", &word[1..]),
+            _ => Token::word(word),
+        };
+    }
+    if let Some((name, port)) = core
+        .rsplit_once(':')
+        .filter(|(name, port)| port.parse::<u16>().is_ok() && is_host(name))
+    {
+        variables.push("host", || name.to_string());
+        variables.push("num", || port.to_string());
+        return Token::masked(head, "<host>:<num>", tail);
     }
     if let Some((key, value)) = core.split_once('=').filter(|(key, _)| {
         !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
@@ -377,7 +333,22 @@ fn mask_word<'a>(word: &'a str, variables: &mut Values<'_>) -> Token<'a> {
         let before = &word[..=head.len() + key.len()];
         return mask_pair(before, key, value, tail, variables).unwrap_or(Token::word(word));
     }
-    match value_kind(core) {
+    let kind = value_kind(core);
+    if kind.is_none() {
+        // `path:/var/log/x`, `event:<uuid>`: a label and a value with no space between.
+        if let Some((key, value)) = core.split_once(':').filter(|(key, _)| {
+            !key.is_empty()
+                && key
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        }) && let Some(kind) = value_kind(value).filter(|kind| *kind != "ip:num")
+        {
+            variables.push(kind, || value.to_string());
+            let before = &word[..=head.len() + key.len()];
+            return Token::masked(before, placeholder(kind), tail);
+        }
+    }
+    match kind {
         Some("ip:num") => {
             if let Ok(socket) = core.parse::<SocketAddr>() {
                 variables.push("ip", || socket.ip().to_string());
@@ -435,6 +406,9 @@ fn placeholder(kind: &str) -> &'static str {
         "hex" => "<hex>",
         "host" => "<host>",
         "user" => "<user>",
+        "time" => "<time>",
+        "size" => "<size>",
+        "mac" => "<mac>",
         _ => "<*>",
     }
 }
@@ -456,8 +430,14 @@ fn value_kind(core: &str) -> Option<&'static str> {
     if may_be_address && core.parse::<SocketAddr>().is_ok() {
         return Some("ip:num");
     }
-    if core.starts_with('-') && core.len() > 1 && core[1..].bytes().all(|b| b.is_ascii_digit()) {
+    if is_number(core) {
         return Some("num");
+    }
+    if is_clock(core) || is_date(core) {
+        return Some("time");
+    }
+    if is_mac(core) {
+        return Some("mac");
     }
     if core.starts_with('/') && core.len() > 1 {
         return Some("path");
@@ -471,7 +451,58 @@ fn value_kind(core: &str) -> Option<&'static str> {
     None
 }
 
+/// `e3871ffd-5cd5-4287-bddd-3529f7b59515`.
+fn is_uuid(core: &str) -> bool {
+    let lengths: Vec<usize> = core.split('-').map(str::len).collect();
+    lengths == [8, 4, 4, 4, 12] && core.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+}
+
+/// A hardware address, `5c:50:15:36:bc:03` or `5C-50-15-36-BC-03`.
+fn is_mac(core: &str) -> bool {
+    core.len() == 17
+        && [':', '-'].iter().any(|&separator| {
+            core.split(separator)
+                .filter(|p| p.len() == 2 && p.bytes().all(|b| b.is_ascii_hexdigit()))
+                .count()
+                == 6
+        })
+}
+
+/// `23:16:09`, `16:49:06.811`, `17:41:44,747`, or minutes and seconds `00:01`.
+fn is_clock(core: &str) -> bool {
+    let (clock, fraction) = match core.split_once(['.', ',']) {
+        Some((clock, fraction)) => (clock, fraction),
+        None => (core, "0"),
+    };
+    let parts: Vec<&str> = clock.split(':').collect();
+    let two_digits = |p: &&str| p.len() == 2 && p.bytes().all(|b| b.is_ascii_digit());
+    let fits = match parts.len() {
+        2 => parts.iter().all(two_digits),
+        3 => parts[0].len() <= 2 && parts[1..].iter().all(two_digits),
+        _ => false,
+    };
+    fits && parts[0].bytes().all(|b| b.is_ascii_digit())
+        && !fraction.is_empty()
+        && fraction.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `2017-05-16`, `2017/07/02`, `17/06/09`, `2005.06.03`: three groups of at least two digits,
+/// one separator.
+fn is_date(core: &str) -> bool {
+    let Some(separator) = core.bytes().find(|b| matches!(b, b'-' | b'/' | b'.')) else {
+        return false;
+    };
+    let parts: Vec<&str> = core.split(char::from(separator)).collect();
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| (2..=4).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
 fn is_hex(core: &str) -> bool {
+    if is_uuid(core) {
+        return true;
+    }
     let digits = core.strip_prefix("0x").unwrap_or(core);
     let all_hex = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_hexdigit());
     all_hex && (core.starts_with("0x") || digits.len() >= 8 && has_digit(digits))
@@ -546,23 +577,26 @@ mod tests {
     }
 
     #[test]
-    fn digits_generalise_but_different_words_never_merge() {
-        let mut miner = Miner::default();
-        let a = miner.add("Started session c12 for job backup");
-        let b = miner.add("Started session c13 for job backup");
-        assert_eq!(a.template_id, b.template_id);
-        assert!(a.new_template && !b.new_template);
-        assert_eq!(
-            miner.template(a.template_id).unwrap().text(),
-            "Started session <*> for job backup"
-        );
-        let c = miner.add("Started session c14 for job restore");
-        assert_ne!(c.template_id, a.template_id);
-        // Persisted templates come back with their ids and keep taking their messages.
-        let mut again = Miner::with_templates(miner.templates().to_vec());
-        assert_eq!(
-            again.add("Started session c99 for job backup").template_id,
-            a.template_id
-        );
+    fn quantities_times_and_names_with_values_are_typed() {
+        for (message, masked) in [
+            (
+                "close, 0 bytes sent, 1066 bytes (1.04 KB) received, lifetime <1 sec",
+                "close, <size> sent, <size> received, lifetime <time>",
+            ),
+            (
+                "connection from 192.0.2.1 () at Sun Jul  3 23:16:09 2005",
+                "connection from <ip> (<*>) at <time> <time> <num> <time> <num>",
+            ),
+            (
+                "proxy.example.org:5070 open, took 0.25 ms on 2017-05-16",
+                "<host>:<num> open, took <time> on <time>",
+            ),
+            (
+                "copy source path:/var/log/x event:e3871ffd-5cd5-4287-bddd-3529f7b59515 to 5c:50:15:36:bc:03",
+                "copy source path:<path> event:<hex> to <mac>",
+            ),
+        ] {
+            assert_eq!(mask(message).0.join(" "), masked, "{message}");
+        }
     }
 }
