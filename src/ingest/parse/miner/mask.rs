@@ -52,6 +52,11 @@ impl<'a> Token<'a> {
         has_digit(self.head) || has_digit(self.tail)
     }
 
+    /// The length of the token's text.
+    pub(super) fn len(&self) -> usize {
+        self.head.len() + self.placeholder.len() + self.tail.len()
+    }
+
     /// The token's text, byte by byte.
     pub(super) fn bytes(&self) -> impl Iterator<Item = u8> + '_ {
         self.head
@@ -247,6 +252,9 @@ const DAY_NAMES: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 /// day of the month, the index just past it (and past the padding before a one-digit day).
 fn calendar_word(words: &[&str], at: usize) -> Option<usize> {
     let word = words[at];
+    if !(3..=4).contains(&word.len()) || !word.as_bytes()[0].is_ascii_uppercase() {
+        return None;
+    }
     let next = |i: usize| words.get(i).map_or("", |w| w.trim_end_matches(CLOSE));
     if DAY_NAMES.contains(&word.trim_end_matches(',')) {
         return MONTH_NAMES.contains(&next(at + 1)).then_some(at + 1);
@@ -453,8 +461,14 @@ fn value_kind(core: &str) -> Option<&'static str> {
 
 /// `e3871ffd-5cd5-4287-bddd-3529f7b59515`.
 fn is_uuid(core: &str) -> bool {
-    let lengths: Vec<usize> = core.split('-').map(str::len).collect();
-    lengths == [8, 4, 4, 4, 12] && core.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+    core.len() == 36
+        && core.bytes().enumerate().all(|(i, b)| {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                b == b'-'
+            } else {
+                b.is_ascii_hexdigit()
+            }
+        })
 }
 
 /// A hardware address, `5c:50:15:36:bc:03` or `5C-50-15-36-BC-03`.
@@ -470,33 +484,45 @@ fn is_mac(core: &str) -> bool {
 
 /// `23:16:09`, `16:49:06.811`, `17:41:44,747`, or minutes and seconds `00:01`.
 fn is_clock(core: &str) -> bool {
-    let (clock, fraction) = match core.split_once(['.', ',']) {
-        Some((clock, fraction)) => (clock, fraction),
-        None => (core, "0"),
-    };
-    let parts: Vec<&str> = clock.split(':').collect();
-    let two_digits = |p: &&str| p.len() == 2 && p.bytes().all(|b| b.is_ascii_digit());
-    let fits = match parts.len() {
-        2 => parts.iter().all(two_digits),
-        3 => parts[0].len() <= 2 && parts[1..].iter().all(two_digits),
-        _ => false,
-    };
-    fits && parts[0].bytes().all(|b| b.is_ascii_digit())
-        && !fraction.is_empty()
-        && fraction.bytes().all(|b| b.is_ascii_digit())
+    // Runs for every word that is no plain number: no allocation, and out at the first byte.
+    if !core.as_bytes().first().is_some_and(u8::is_ascii_digit) {
+        return false;
+    }
+    let (clock, fraction) = core.split_once(['.', ',']).unwrap_or((core, "0"));
+    let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+    let mut count = 0;
+    for (i, part) in clock.split(':').enumerate() {
+        let fits = if i == 0 {
+            (1..=2).contains(&part.len())
+        } else {
+            part.len() == 2
+        };
+        if !fits || !digits(part) {
+            return false;
+        }
+        count += 1;
+    }
+    let first_two = clock.len() >= 2 && clock.as_bytes()[1] != b':';
+    (count == 3 || count == 2 && first_two) && !fraction.is_empty() && digits(fraction)
 }
 
 /// `2017-05-16`, `2017/07/02`, `17/06/09`, `2005.06.03`: three groups of at least two digits,
 /// one separator.
 fn is_date(core: &str) -> bool {
+    if !core.as_bytes().first().is_some_and(u8::is_ascii_digit) {
+        return false;
+    }
     let Some(separator) = core.bytes().find(|b| matches!(b, b'-' | b'/' | b'.')) else {
         return false;
     };
-    let parts: Vec<&str> = core.split(char::from(separator)).collect();
-    parts.len() == 3
-        && parts
-            .iter()
-            .all(|p| (2..=4).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
+    let mut count = 0;
+    for part in core.split(char::from(separator)) {
+        if !(2..=4).contains(&part.len()) || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return false;
+        }
+        count += 1;
+    }
+    count == 3
 }
 
 fn is_hex(core: &str) -> bool {

@@ -214,9 +214,14 @@ fn wraps(slot: &str, token: &Token<'_>) -> bool {
         .find(|&i| bytes[i] == b'<' && is_variable(&slot[i..]))
         .unwrap_or(0);
     let end = slot.rfind('>').map_or(slot.len(), |i| i + 1);
-    let (prefix, suffix) = (&slot.as_bytes()[..start], &slot.as_bytes()[end..]);
-    let text: Vec<u8> = token.bytes().collect();
-    text.len() >= prefix.len() + suffix.len() && text.starts_with(prefix) && text.ends_with(suffix)
+    let (prefix, suffix) = (&bytes[..start], &bytes[end..]);
+    let length = token.len();
+    length >= prefix.len() + suffix.len()
+        && token.bytes().take(prefix.len()).eq(prefix.iter().copied())
+        && token
+            .bytes()
+            .skip(length - suffix.len())
+            .eq(suffix.iter().copied())
 }
 
 /// Whether two different tokens that both carry digits are one counter or id at different
@@ -229,10 +234,19 @@ fn counters(slot: &str, token: &Token<'_>) -> bool {
     if !(has_digit(slot) && token.has_digit()) {
         return false;
     }
-    let (slot, token) = (unsigned(slot), unsigned(&token.to_string()));
-    if mostly_digits(&slot) && mostly_digits(&token) {
+    // Signs are no digits nor letters: this needs no copy of either.
+    let mostly = |bytes: &mut dyn Iterator<Item = u8>| {
+        let (mut digits, mut alphanumeric) = (0usize, 0usize);
+        for b in bytes {
+            digits += usize::from(b.is_ascii_digit());
+            alphanumeric += usize::from(b.is_ascii_alphanumeric());
+        }
+        digits * 2 >= alphanumeric
+    };
+    if mostly(&mut slot.bytes()) && mostly(&mut token.bytes()) {
         return true;
     }
+    let (slot, token) = (unsigned(slot), unsigned(&token.to_string()));
     let separator = |c: char| !c.is_alphanumeric();
     let separators = |t: &str| t.chars().filter(|&c| separator(c)).collect::<String>();
     let number = |part: &str| {
