@@ -153,8 +153,16 @@ pub(super) fn mask_with<'a>(message: &'a str, variables: &mut Values<'_>) -> Vec
         }
         tokens.push(mask_word(words[i], variables));
         if let Some(end) = user_after(&words, i) {
-            variables.push("user", || words[i + 1..end].join(" "));
-            tokens.push(Token::masked("", "<user>", ""));
+            let name = &words[i + 1..end];
+            let stop = match name {
+                [only] if end == words.len() && only.len() > 1 && only.ends_with('.') => ".",
+                _ => "",
+            };
+            variables.push("user", || {
+                let name = name.join(" ");
+                name[..name.len() - stop.len()].to_string()
+            });
+            tokens.push(Token::masked("", "<user>", stop));
             i = end;
         } else {
             i += 1;
@@ -297,12 +305,19 @@ fn user_after(words: &[&str], at: usize) -> Option<usize> {
     if word == "for" && name.iter().any(|w| w.eq_ignore_ascii_case("user")) {
         return None;
     }
+    // `New session 7 of user alice.`: one word that ends the message may end its sentence.
+    let sentence_end = end == words.len() && name.len() == 1 && name[0].len() > 1;
     let prose = name.is_empty()
         || name.len() > 4
         || (name.len() == 1 && NOT_NAMES.contains(&name[0]))
-        || name
-            .iter()
-            .any(|w| w.ends_with(['.', ',', ';', ':']) || w.contains('='));
+        || name.iter().any(|w| {
+            let w = if sentence_end {
+                w.strip_suffix('.').unwrap_or(w)
+            } else {
+                w
+            };
+            w.ends_with(['.', ',', ';', ':']) || w.contains('=')
+        });
     (!prose).then_some(end)
 }
 
@@ -345,7 +360,7 @@ fn mask_word<'a>(word: &'a str, variables: &mut Values<'_>) -> Token<'a> {
     if kind.is_none() {
         // `path:/var/log/x`, `event:<uuid>`: a label and a value with no space between.
         if let Some((key, value)) = core.split_once(':').filter(|(key, _)| {
-            !key.is_empty()
+            key.bytes().any(|b| b.is_ascii_alphabetic())
                 && key
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
@@ -459,6 +474,23 @@ fn value_kind(core: &str) -> Option<&'static str> {
     None
 }
 
+/// A digest or token in base64 (`9HOrSLVAOaKalwu8bSx3RYmAzNjvQNtCSXw0zFi/EgV` of a key's
+/// `SHA256:` fingerprint): at least 20 characters of the base64 alphabet, with digits and
+/// letters of both cases mixed.
+fn is_digest(core: &str) -> bool {
+    let (mut digit, mut upper, mut lower) = (false, false, false);
+    core.len() >= 20
+        && core.bytes().all(|b| {
+            digit |= b.is_ascii_digit();
+            upper |= b.is_ascii_uppercase();
+            lower |= b.is_ascii_lowercase();
+            b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_')
+        })
+        && digit
+        && upper
+        && lower
+}
+
 /// `e3871ffd-5cd5-4287-bddd-3529f7b59515`.
 fn is_uuid(core: &str) -> bool {
     core.len() == 36
@@ -526,7 +558,7 @@ fn is_date(core: &str) -> bool {
 }
 
 fn is_hex(core: &str) -> bool {
-    if is_uuid(core) {
+    if is_uuid(core) || is_digest(core) {
         return true;
     }
     let digits = core.strip_prefix("0x").unwrap_or(core);
@@ -587,6 +619,7 @@ mod tests {
                 "Failed password for root from 192.0.2.1 port 22 ssh2",
                 "root",
             ),
+            ("New session 21579 of user paul358.", "paul358"),
         ] {
             let (_, variables) = mask(message);
             assert_eq!(variables[0].kind, "user", "{message}");
@@ -620,6 +653,10 @@ mod tests {
             (
                 "copy source path:/var/log/x event:e3871ffd-5cd5-4287-bddd-3529f7b59515 to 5c:50:15:36:bc:03",
                 "copy source path:<path> event:<hex> to <mac>",
+            ),
+            (
+                "Accepted publickey for bob from 192.0.2.1 port 22 ssh2: ED25519 SHA256:9HOrSLVAOaKalwu8bSx3RYmAzNjvQNtCSXw0zFi/EgV",
+                "Accepted publickey for <user> from <ip> port <num> ssh2: ED25519 SHA256:<hex>",
             ),
         ] {
             assert_eq!(mask(message).0.join(" "), masked, "{message}");

@@ -234,7 +234,18 @@ fn counters(slot: &str, token: &Token<'_>) -> bool {
     if !(has_digit(slot) && token.has_digit()) {
         return false;
     }
-    // Signs are no digits nor letters: this needs no copy of either.
+    // The common case, a counter at another value in the same word (`pts/0`, `pts/3`), and the
+    // checks below it need no copy of either token.
+    let length = token.len();
+    if length == slot.len()
+        && slot
+            .bytes()
+            .zip(token.bytes())
+            .all(|(a, b)| a == b || a.is_ascii_digit() && b.is_ascii_digit())
+    {
+        return true;
+    }
+    // Signs are no digits nor letters.
     let mostly = |bytes: &mut dyn Iterator<Item = u8>| {
         let (mut digits, mut alphanumeric) = (0usize, 0usize);
         for b in bytes {
