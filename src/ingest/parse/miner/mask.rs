@@ -208,6 +208,13 @@ const UNITS: &[(&str, &str)] = &[
 
 /// A number written with an optional sign, comparison or fraction: `12`, `-3`, `<1`, `1.04`.
 fn is_number(word: &str) -> bool {
+    if !word
+        .as_bytes()
+        .first()
+        .is_some_and(|b| b.is_ascii_digit() || matches!(b, b'<' | b'>' | b'~' | b'-' | b'+'))
+    {
+        return false;
+    }
     let digits = word.trim_start_matches(['<', '>', '~', '-', '+']);
     let mut parts = digits.splitn(2, '.');
     let whole = parts.next().unwrap_or("");
@@ -341,8 +348,12 @@ fn mask_word<'a>(word: &'a str, variables: &mut Values<'_>) -> Token<'a> {
             _ => Token::word(word),
         };
     }
+    // Every word comes here: out on its last byte before any search.
     if let Some((name, port)) = core
-        .rsplit_once(':')
+        .as_bytes()
+        .last()
+        .filter(|b| b.is_ascii_digit())
+        .and_then(|_| core.rsplit_once(':'))
         .filter(|(name, port)| port.parse::<u16>().is_ok() && is_host(name))
     {
         variables.push("host", || name.to_string());
@@ -359,12 +370,14 @@ fn mask_word<'a>(word: &'a str, variables: &mut Values<'_>) -> Token<'a> {
     let kind = value_kind(core);
     if kind.is_none() {
         // `path:/var/log/x`, `event:<uuid>`: a label and a value with no space between.
-        if let Some((key, value)) = core.split_once(':').filter(|(key, _)| {
-            key.bytes().any(|b| b.is_ascii_alphabetic())
-                && key
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        }) && let Some(kind) = value_kind(value).filter(|kind| *kind != "ip:num")
+        let key = core
+            .bytes()
+            .take_while(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            .count();
+        if core.as_bytes().get(key) == Some(&b':')
+            && core[..key].bytes().any(|b| b.is_ascii_alphabetic())
+            && let (key, value) = (&core[..key], &core[key + 1..])
+            && let Some(kind) = value_kind(value).filter(|kind| *kind != "ip:num")
         {
             variables.push(kind, || value.to_string());
             let before = &word[..=head.len() + key.len()];
