@@ -30,7 +30,8 @@ impl<'a> Framed<'a> {
     }
 }
 
-const MONTHS: [&str; 12] = [
+/// The months as syslog and written-out dates abbreviate them.
+pub(in crate::ingest::parse) const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 

@@ -4,6 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use super::Variable;
+use crate::ingest::parse::syslog::MONTHS;
 
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).all(|(x, y)| x == y)
@@ -257,9 +258,6 @@ fn quantity<'a>(words: &[&'a str], at: usize) -> Option<(usize, Token<'a>)> {
     Some((at + 2, Token::masked("", placeholder, tail)))
 }
 
-const MONTH_NAMES: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
 const DAY_NAMES: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 
 /// When `words[at]` is the name of a day or a month inside a date written out in a message
@@ -272,9 +270,9 @@ fn calendar_word(words: &[&str], at: usize) -> Option<usize> {
     }
     let next = |i: usize| words.get(i).map_or("", |w| w.trim_end_matches(CLOSE));
     if DAY_NAMES.contains(&word.trim_end_matches(',')) {
-        return MONTH_NAMES.contains(&next(at + 1)).then_some(at + 1);
+        return MONTHS.contains(&next(at + 1)).then_some(at + 1);
     }
-    if !MONTH_NAMES.contains(&word) {
+    if !MONTHS.contains(&word) {
         return None;
     }
     let padded = next(at + 1).is_empty();

@@ -180,7 +180,7 @@ fn group_key<'a>(tokens: &[Token<'a>]) -> (usize, &'a str) {
 
 /// The similarity of a message to a template, if it may join it: same length, at least
 /// [`SIMILARITY`] of the positions equal, and every difference at a variable of the template
-/// or between two tokens that both carry digits.
+/// that [`wraps`] the token, or between two [`counters`].
 fn mergeable(template: &[String], tokens: &[Token<'_>]) -> Option<f64> {
     if template.len() != tokens.len() {
         return None;
@@ -245,16 +245,8 @@ fn counters(slot: &str, token: &Token<'_>) -> bool {
     {
         return true;
     }
-    // Signs are no digits nor letters.
-    let mostly = |bytes: &mut dyn Iterator<Item = u8>| {
-        let (mut digits, mut alphanumeric) = (0usize, 0usize);
-        for b in bytes {
-            digits += usize::from(b.is_ascii_digit());
-            alphanumeric += usize::from(b.is_ascii_alphanumeric());
-        }
-        digits * 2 >= alphanumeric
-    };
-    if mostly(&mut slot.bytes()) && mostly(&mut token.bytes()) {
+    // Signs are no digits nor letters, so this needs no copy either.
+    if mostly_digits(slot.bytes()) && mostly_digits(token.bytes()) {
         return true;
     }
     let (slot, token) = (unsigned(slot), unsigned(&token.to_string()));
@@ -262,7 +254,7 @@ fn counters(slot: &str, token: &Token<'_>) -> bool {
     let separators = |t: &str| t.chars().filter(|&c| separator(c)).collect::<String>();
     let number = |part: &str| {
         has_digit(part)
-            && (mostly_digits(part)
+            && (mostly_digits(part.bytes())
                 || part.len() >= 4 && part.bytes().all(|b| b.is_ascii_hexdigit()))
     };
     separators(&slot) == separators(&token)
@@ -325,9 +317,13 @@ fn unsigned(text: &str) -> String {
 }
 
 /// At least as many digits as letters.
-fn mostly_digits(text: &str) -> bool {
-    let digits = text.bytes().filter(u8::is_ascii_digit).count();
-    digits * 2 >= text.bytes().filter(u8::is_ascii_alphanumeric).count()
+fn mostly_digits(text: impl Iterator<Item = u8>) -> bool {
+    let (mut digits, mut alphanumeric) = (0usize, 0usize);
+    for b in text {
+        digits += usize::from(b.is_ascii_digit());
+        alphanumeric += usize::from(b.is_ascii_alphanumeric());
+    }
+    digits * 2 >= alphanumeric
 }
 
 #[cfg(test)]
