@@ -13,7 +13,7 @@
 //! event for the store. It reports µs per event for observing and for assessing a risk. Settings: `EVENTS`
 //! (default 1,000,000 synthetic events).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use securify::detect::engine::Detector;
@@ -21,7 +21,6 @@ use securify::detect::rules::{DEFAULT_RULES, parse};
 use securify::event::Event;
 use securify::geo::Geo;
 use securify::ingest::logs::{self, LogOptions};
-use securify::ingest::parse::miner::Miner;
 use securify::ingest::parse::miner::mask_tokens;
 use securify::ingest::parse::{LineClock, parse_line};
 use securify::storage::EncodedEvent;
@@ -79,7 +78,7 @@ fn auth_log(path: &str) -> Vec<Event> {
         .map(|l| mask_tokens(parse_line(l).framed.message).len())
         .sum();
     let mask = per_line(start.elapsed()) - parse;
-    let miner = Mutex::new(Miner::default());
+    let memory = logs::LineMemory::default();
     let mut options = LogOptions {
         host: None,
         source: None,
@@ -89,7 +88,7 @@ fn auth_log(path: &str) -> Vec<Event> {
     let mut events = Vec::new();
     let start = Instant::now();
     for chunk in &chunks {
-        let prepared = logs::prepare(chunk, &mut options, &miner, 0).expect("lines");
+        let prepared = logs::prepare(chunk, &mut options, &memory, 0).expect("lines");
         events.extend(prepared.events);
     }
     let prepare = per_line(start.elapsed());

@@ -23,8 +23,7 @@ use crate::event::Event;
 use crate::geo::Geo;
 use crate::ingest::batch::{ImportBatch, ImportCounts, ImportFormat, OffsetError};
 use crate::ingest::json::{self, DecodeError, Format};
-use crate::ingest::logs::{self, LinesError, LogOptions};
-use crate::ingest::parse::miner::Miner;
+use crate::ingest::logs::{self, LineMemory, LinesError, LogOptions};
 use crate::ingest::pipeline::{Pipeline, PipelineError, PipelineStats};
 use crate::storage::{AppendOutcome, EncodedEvent, StorageError, Store, TemplateRecord};
 
@@ -155,8 +154,8 @@ impl Prepared {
     }
 }
 
-/// Reads `input`, received at `now` (µs), mining log lines with `miner`.
-fn prepare(input: Input, miner: &Mutex<Miner>, now: i64) -> Result<Prepared, IntakeError> {
+/// Reads `input`, received at `now` (µs), reading log lines with `memory`.
+fn prepare(input: Input, memory: &LineMemory, now: i64) -> Result<Prepared, IntakeError> {
     match input {
         Input::Json { body, format } => decoded(json::decode(&body, format, now)?),
         Input::Lines(parts) => {
@@ -165,7 +164,7 @@ fn prepare(input: Input, miner: &Mutex<Miner>, now: i64) -> Result<Prepared, Int
             let mut unparsed = 0;
             for (text, mut options) in parts {
                 let text = String::from_utf8_lossy(&text);
-                let lines = logs::prepare(&text, &mut options, miner, now)?;
+                let lines = logs::prepare(&text, &mut options, memory, now)?;
                 events.extend(lines.events);
                 templates.extend(lines.templates);
                 unparsed += lines.unparsed;
@@ -178,7 +177,7 @@ fn prepare(input: Input, miner: &Mutex<Miner>, now: i64) -> Result<Prepared, Int
             }
             ImportFormat::Syslog => {
                 let mut options = batch.log_options()?;
-                let read = logs::prepare(&batch.text, &mut options, miner, now)?;
+                let read = logs::prepare(&batch.text, &mut options, memory, now)?;
                 Ok(lines(read.events, read.templates, read.unparsed))
             }
         },
@@ -233,19 +232,19 @@ pub struct Intake {
     pipeline: Pipeline,
     /// Detection on committed events, and the alerts it records.
     recorder: Recorder,
-    /// The template miner, loaded from the store at start. Held for the few microseconds per
-    /// line that mining takes; the templates an input touched travel with its events to the
-    /// writer, which stores both in one transaction.
-    miner: Arc<Mutex<Miner>>,
+    /// The template miner, loaded from the store at start, and sshd's connections. Held for
+    /// the few microseconds per line that reading takes; the templates an input touched travel
+    /// with its events to the writer, which stores both in one transaction.
+    memory: Arc<LineMemory>,
 }
 
 impl Intake {
     #[must_use]
-    pub fn new(pipeline: Pipeline, recorder: Recorder, miner: Miner) -> Self {
+    pub fn new(pipeline: Pipeline, recorder: Recorder, memory: LineMemory) -> Self {
         Self {
             pipeline,
             recorder,
-            miner: Arc::new(Mutex::new(miner)),
+            memory: Arc::new(memory),
         }
     }
 
@@ -261,10 +260,10 @@ impl Intake {
     pub async fn take(&self, input: Input) -> Result<Receipt, IntakeError> {
         let now = crate::now_micros();
         let prepared = if input.is_light() {
-            prepare(input, &self.miner, now)?
+            prepare(input, &self.memory, now)?
         } else {
-            let miner = Arc::clone(&self.miner);
-            tokio::task::spawn_blocking(move || prepare(input, &miner, now))
+            let memory = Arc::clone(&self.memory);
+            tokio::task::spawn_blocking(move || prepare(input, &memory, now))
                 .await
                 .map_err(|e| IntakeError::Worker(e.to_string()))??
         };
@@ -292,7 +291,7 @@ impl Intake {
 /// across imports. Shared by the importing threads.
 pub struct DirectIntake {
     store: Store,
-    miner: Mutex<Miner>,
+    memory: LineMemory,
     detector: Mutex<Detector>,
 }
 
@@ -303,18 +302,18 @@ impl DirectIntake {
         rules: Vec<Rule>,
         geo: Option<Arc<Geo>>,
     ) -> Result<Self, StorageError> {
-        let miner = logs::load_miner(&store)?;
+        let memory = LineMemory::load(&store)?;
         let detector = recorder::restore(&store, rules, geo)?;
         Ok(Self {
             store,
-            miner: Mutex::new(miner),
+            memory,
             detector: Mutex::new(detector),
         })
     }
 
     /// Reads, stores (one transaction) and detects on `input`, in place.
     pub fn take(&self, input: Input) -> Result<Receipt, IntakeError> {
-        let mut prepared = prepare(input, &self.miner, crate::now_micros())?;
+        let mut prepared = prepare(input, &self.memory, crate::now_micros())?;
         let encoded = std::mem::take(&mut prepared.encoded);
         let outcome = self
             .store
@@ -355,13 +354,13 @@ mod tests {
         }
     }
 
-    fn prepare_batch(batch: &ImportBatch, miner: &Mutex<Miner>) -> Result<Prepared, IntakeError> {
-        prepare(Input::Batch(batch.clone()), miner, 0)
+    fn prepare_batch(batch: &ImportBatch, memory: &LineMemory) -> Result<Prepared, IntakeError> {
+        prepare(Input::Batch(batch.clone()), memory, 0)
     }
 
     #[test]
     fn batches_prepare_like_live_ingest() {
-        let miner = Mutex::new(Miner::default());
+        let miner = LineMemory::default();
         let line = "Dec 31 23:59:59 srv01 sshd[1]: Failed password for root from 192.0.2.1 port 22 ssh2\n\
                     Jan  1 00:00:01 srv01 sshd[1]: Failed password for root from 192.0.2.1 port 22 ssh2\n";
         let prepared = prepare_batch(&batch(line, ImportFormat::Syslog, 2025), &miner).unwrap();
@@ -385,7 +384,7 @@ mod tests {
 
     #[test]
     fn a_single_invalid_event_is_refused_whole_and_a_batch_keeps_the_rest() {
-        let miner = Mutex::new(Miner::default());
+        let miner = LineMemory::default();
         let json = |text: &'static str| Input::Json {
             body: Bytes::from_static(text.as_bytes()),
             format: Format::Json,
@@ -413,7 +412,7 @@ mod tests {
 
     #[test]
     fn lines_of_several_senders_keep_their_own_hosts() {
-        let miner = Mutex::new(Miner::default());
+        let miner = LineMemory::default();
         let options = |host: &str| LogOptions {
             host: Some(host.into()),
             source: Some("syslog".into()),

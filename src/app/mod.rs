@@ -91,8 +91,8 @@ impl App {
                 web_session: settings.session_ttl,
             },
         )?);
-        let miner =
-            crate::ingest::logs::load_miner(&store).context("cannot load the log templates")?;
+        let memory = crate::ingest::logs::LineMemory::load(&store)
+            .context("cannot load the log templates")?;
         let geo = load_geo(&settings)?;
         let detector = recorder::restore(&store, settings.rules.clone(), geo.clone())?;
         let (pipeline, writer) = Pipeline::start(Arc::clone(&store))?;
@@ -139,7 +139,7 @@ impl App {
             state: AppState {
                 store,
                 auth,
-                intake: Intake::new(pipeline, recorder, miner),
+                intake: Intake::new(pipeline, recorder, memory),
                 syslog_addr,
                 syslog_stats: Arc::default(),
                 search,

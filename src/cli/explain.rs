@@ -8,6 +8,7 @@ use std::io::{BufRead, Write};
 
 use serde_json::{Map, Value, json};
 
+use crate::ingest::parse::connections::Connections;
 use crate::ingest::parse::{self, LineClock, Outcome, miner::Miner};
 
 /// How many lines were read and how many a rule understood.
@@ -26,13 +27,20 @@ pub fn explain(
     mut clock: LineClock,
 ) -> std::io::Result<Summary> {
     let mut miner = Miner::default();
+    let mut connections = Connections::default();
     let mut summary = Summary::default();
     for line in input.split(b'\n') {
         let line = line?;
         let line = String::from_utf8_lossy(&line);
         let line = line.trim_end_matches(['\r', '\n']);
         summary.lines += 1;
-        let explained = explain_line(&mut miner, &mut clock, line, summary.lines);
+        let explained = explain_line(
+            &mut miner,
+            &mut connections,
+            &mut clock,
+            line,
+            summary.lines,
+        );
         if explained.get("event_type").is_some_and(|v| !v.is_null()) {
             summary.understood += 1;
         }
@@ -56,17 +64,24 @@ fn outcome_name(outcome: Outcome) -> &'static str {
 }
 
 /// One line as a JSON object: framing, what the rules made of it, and its template.
-fn explain_line(miner: &mut Miner, clock: &mut LineClock, line: &str, number: u64) -> Value {
-    let parsed = parse::parse_line(line);
+fn explain_line(
+    miner: &mut Miner,
+    connections: &mut Connections,
+    clock: &mut LineClock,
+    line: &str,
+    number: u64,
+) -> Value {
+    let mut parsed = parse::parse_line(line);
     let framed = &parsed.framed;
     let placed = miner.add(framed.message);
     let template = miner
         .template(placed.template_id)
         .map(parse::miner::Template::text);
-    let time = framed
-        .time
-        .and_then(|t| clock.resolve(t))
-        .map(crate::event::format_timestamp);
+    let at = framed.time.and_then(|t| clock.resolve(t));
+    if let Some(record) = parsed.record.as_mut() {
+        connections.follow(framed, None, at.unwrap_or(0), record);
+    }
+    let time = at.map(crate::event::format_timestamp);
     let mut object = Map::new();
     object.insert("line".into(), json!(number));
     object.insert("time".into(), json!(time));

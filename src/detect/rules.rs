@@ -163,7 +163,8 @@ pub struct Facts<'a> {
     pub slip: bool,
     /// The sudo/su account or the group joined.
     pub target: Option<String>,
-    /// Attempts the event stands for (`message repeated N times`).
+    /// Attempts the event stands for (`message repeated N times`; 0 for a line that tells
+    /// again an attempt its connection counted already).
     pub attempts: usize,
 }
 
@@ -369,11 +370,14 @@ impl Rule {
         (self.window_secs as i64).saturating_mul(1_000_000)
     }
 
-    /// Whether an event is one this rule counts (a failure, for `after_failures`).
+    /// Whether an event is one this rule counts (a failure, for `after_failures`). An event
+    /// that stands for no attempt (`count` 0: a log line telling again an attempt that an
+    /// earlier line of its connection counted) counts for no rule.
     #[must_use]
     pub fn matches(&self, facts: &Facts<'_>) -> bool {
         let event = facts.event;
-        self.event_types.contains(&event.event_type)
+        facts.attempts > 0
+            && self.event_types.contains(&event.event_type)
             && self.success.is_none_or(|s| event.success == Some(s))
             && (self.kind != RuleKind::AfterFailures || event.success == Some(false))
             && (self.usernames.is_empty()

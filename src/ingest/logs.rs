@@ -9,6 +9,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use serde::Serialize;
 
+use super::parse::connections::Connections;
 use super::parse::miner::{Miner, Template};
 use super::parse::{self, LineClock, LineTime, Outcome};
 use crate::event::{self, Event};
@@ -49,14 +50,38 @@ pub enum LinesError {
     TooMany,
 }
 
+/// What reading lines remembers from one line to the next, across requests: the template
+/// miner, and sshd's connections (see [`parse::connections`]). Each is locked for one line at
+/// a time, so that batches prepared on several threads overlap in everything else.
+#[derive(Debug, Default)]
+pub struct LineMemory {
+    miner: Mutex<Miner>,
+    connections: Mutex<Connections>,
+}
+
+impl LineMemory {
+    #[must_use]
+    pub fn new(miner: Miner) -> Self {
+        Self {
+            miner: Mutex::new(miner),
+            connections: Mutex::default(),
+        }
+    }
+
+    /// With every stored template, as the store's writers resume it.
+    pub fn load(store: &Store) -> Result<Self, StorageError> {
+        let templates = store.templates()?;
+        Ok(Self::new(Miner::with_templates(
+            templates.into_iter().map(template).collect(),
+        )))
+    }
+}
+
 /// Turns `body` (one log line per line) into events received at `received_at` (µs).
-///
-/// `miner` is locked for each line's mining only, so that batches prepared on several threads
-/// overlap in everything else.
 pub fn prepare(
     body: &str,
     options: &mut LogOptions,
-    miner: &Mutex<Miner>,
+    memory: &LineMemory,
     received_at: i64,
 ) -> Result<PreparedLines, LinesError> {
     let lines: Vec<&str> = body
@@ -80,7 +105,7 @@ pub fn prepare(
         let occurrence = seen.entry(line).or_insert(0);
         *occurrence += 1;
         let (kept, truncated) = cut(line);
-        let event = line_event(kept, truncated, *occurrence, options, miner, received_at);
+        let event = line_event(kept, truncated, *occurrence, options, memory, received_at);
         if event.event_type == UNPARSED {
             prepared.unparsed += 1;
         }
@@ -89,7 +114,7 @@ pub fn prepare(
         }
         prepared.events.push(event);
     }
-    let miner = lock(miner);
+    let miner = lock(&memory.miner);
     prepared.templates = touched
         .into_iter()
         .filter_map(|id| miner.template(id))
@@ -98,8 +123,8 @@ pub fn prepare(
     Ok(prepared)
 }
 
-fn lock(miner: &Mutex<Miner>) -> MutexGuard<'_, Miner> {
-    miner.lock().unwrap_or_else(PoisonError::into_inner)
+fn lock<T>(memory: &Mutex<T>) -> MutexGuard<'_, T> {
+    memory.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The stored form of a template.
@@ -110,14 +135,6 @@ pub fn record(template: &Template) -> TemplateRecord {
         tokens: template.tokens.clone(),
         count: template.count,
     }
-}
-
-/// The miner with every stored template, as the store's writers resume it.
-pub fn load_miner(store: &Store) -> Result<Miner, StorageError> {
-    let templates = store.templates()?;
-    Ok(Miner::with_templates(
-        templates.into_iter().map(template).collect(),
-    ))
 }
 
 /// A template from its stored form.
@@ -229,18 +246,21 @@ fn line_event(
     truncated: bool,
     occurrence: u32,
     options: &mut LogOptions,
-    miner: &Mutex<Miner>,
+    memory: &LineMemory,
     received_at: i64,
 ) -> Event {
-    let parsed = parse::parse_line(line);
+    let mut parsed = parse::parse_line(line);
     let framed = &parsed.framed;
     let event_id = line_id(options, line, framed.time, occurrence);
     let masked = super::parse::miner::mask_tokens(framed.message);
-    let (template_id, _) = lock(miner).place(&masked);
+    let (template_id, _) = lock(&memory.miner).place(&masked);
     let timestamp = framed
         .time
         .and_then(|time| options.clock.resolve(time))
         .unwrap_or(received_at);
+    if let Some(record) = parsed.record.as_mut() {
+        lock(&memory.connections).follow(framed, options.host.as_deref(), timestamp, record);
+    }
     let record = parsed.record.as_ref();
     let details = Details {
         command: record.and_then(|r| r.command.as_deref()),
@@ -304,7 +324,7 @@ mod tests {
              Failed password for root from 203.0.113.9 port 4444 ssh2\n\
              {long}\n"
         );
-        let miner = Mutex::new(Miner::default());
+        let miner = LineMemory::default();
         let prepared = prepare(&body, &mut options(), &miner, 42).unwrap();
         assert_eq!(prepared.events.len(), 4);
         assert_eq!(prepared.unparsed, 2);
@@ -352,7 +372,7 @@ mod tests {
     fn the_same_line_gets_the_same_id_and_repeats_in_one_batch_differ() {
         let body =
             "Mar  2 00:00:03 srv01 sshd[7]: Connection closed by 10.0.0.2 port 1 [preauth]\n";
-        let miner = Mutex::new(Miner::default());
+        let miner = LineMemory::default();
         let first = prepare(body, &mut options(), &miner, 1).unwrap();
         let again = prepare(body, &mut options(), &miner, 2).unwrap();
         assert_eq!(first.events[0].event_id, again.events[0].event_id);
@@ -367,7 +387,7 @@ mod tests {
 
     #[test]
     fn empty_and_oversized_bodies_are_refused() {
-        let miner = Mutex::new(Miner::default());
+        let miner = LineMemory::default();
         assert_eq!(
             prepare(" \n\r\n", &mut options(), &miner, 1).unwrap_err(),
             LinesError::Empty

@@ -3,6 +3,7 @@
 //! can be kept and mined for templates.
 
 pub mod auth;
+pub mod connections;
 pub mod miner;
 pub mod syslog;
 

@@ -35,6 +35,8 @@ pub enum Kind {
     InvalidUser,
     /// sshd or PAM gave up on a connection after too many failures.
     MaxAttempts,
+    /// A client connected (sshd `Connection from`, logged at `LogLevel VERBOSE`).
+    Connected,
     /// A connection ended before authentication.
     PreauthDisconnect,
     /// An authenticated connection ended.
@@ -79,6 +81,7 @@ impl Kind {
             Self::PamFailure => "PAM_AUTH_FAILURE",
             Self::InvalidUser => "INVALID_USER",
             Self::MaxAttempts => "MAX_AUTH_ATTEMPTS",
+            Self::Connected => "CONNECTION",
             Self::PreauthDisconnect => "PREAUTH_DISCONNECT",
             Self::Disconnect => "DISCONNECT",
             Self::NoIdentification => "NO_IDENTIFICATION",
@@ -265,16 +268,25 @@ pub(super) fn endpoint(text: &str) -> Option<(Endpoint<'_>, &str)> {
     ))
 }
 
-/// As [`endpoint`], or a host name: letters, digits, dots and dashes, with a letter.
+/// As [`endpoint`], or a host name: letters, digits, dots and dashes, with a letter; or four
+/// dotted numbers that are no address as written (`192.030.0.6`: a resolver may read the
+/// leading zero as octal), kept as the name they are.
 pub(super) fn host_endpoint(text: &str) -> Option<(Endpoint<'_>, &str)> {
     if let Some(found) = endpoint(text) {
         return Some(found);
     }
     let (name, rest) = text.split_once(' ').unwrap_or((text, ""));
     let name = name.trim_end_matches([':', ',']);
+    let dotted = || {
+        let labels: Vec<&str> = name.split('.').collect();
+        labels.len() == 4
+            && labels
+                .iter()
+                .all(|l| (1..=3).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_digit()))
+    };
     let plausible = !name.is_empty()
         && name.len() <= 253
-        && name.bytes().any(|b| b.is_ascii_alphabetic())
+        && (name.bytes().any(|b| b.is_ascii_alphabetic()) || dotted())
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));

@@ -98,12 +98,13 @@ fn sshd_refused(message: &str) -> Option<AuthRecord> {
     if let Some(rest) = message.strip_prefix("User ") {
         // User NAME from HOST not allowed because REASON
         let (who, _) = rest.rsplit_once(" not allowed because ")?;
-        let (user, endpoint, _) = user_then_host(who, " from ")?;
-        return Some(
-            AuthRecord::new(Kind::LoginRefused, Outcome::Failure)
-                .user(user)
-                .endpoint(endpoint),
-        );
+        let refused = AuthRecord::new(Kind::LoginRefused, Outcome::Failure);
+        // `User NAME not allowed because account is locked` names no client: the connection
+        // it belongs to does.
+        return Some(match user_then_host(who, " from ") {
+            Some((user, endpoint, _)) => refused.user(user).endpoint(endpoint),
+            None => refused.user(who),
+        });
     }
     if let Some(rest) = message.strip_prefix("ROOT LOGIN REFUSED FROM ") {
         let (endpoint, _) = host_endpoint(rest)?;
@@ -255,6 +256,25 @@ fn abandoned(named_a_user: bool) -> Outcome {
 fn sshd_notice(message: &str) -> Option<AuthRecord> {
     // Many of these come as `fatal: …` too; what matters is the client they name.
     let notice = message.strip_prefix("fatal: ").unwrap_or(message);
+    if let Some(rest) = notice.strip_prefix("Connection from ") {
+        // Connection from ADDR port N[ on ADDR port N[ rdomain "…"]]: a connection begins.
+        let (endpoint, _) = endpoint(rest)?;
+        return Some(AuthRecord::new(Kind::Connected, Outcome::Neutral).endpoint(endpoint));
+    }
+    // The same ends without the client's address: the connection they belong to has it.
+    for (prefix, kind) in [
+        ("kex_exchange_identification: ", Kind::NoIdentification),
+        (
+            "Unable to negotiate a key exchange method",
+            Kind::NegotiationFailed,
+        ),
+        ("no matching ", Kind::NegotiationFailed),
+        ("Read from socket failed: ", Kind::PreauthDisconnect),
+    ] {
+        if notice.starts_with(prefix) {
+            return Some(AuthRecord::new(kind, Outcome::Neutral));
+        }
+    }
     for (prefix, kind) in [
         (
             "Did not receive identification string from ",
@@ -303,7 +323,6 @@ fn sshd_notice(message: &str) -> Option<AuthRecord> {
     if message.starts_with("fatal: ")
         || message.starts_with("Received disconnect")
         || message.starts_with("Server listening on ")
-        || message.starts_with("Connection from ")
     {
         return Some(AuthRecord::new(Kind::Info, Outcome::Neutral));
     }
