@@ -2,7 +2,7 @@
 """Auth logs of attack shapes the shared generator does not draw, with ground truth.
 
 usage: gen_shapes.py LINES OUTPUT [--seed N] [--start 'YYYY-mm-dd HH:MM:SS']
-                     [--flavor debian|rhel|freebsd|mixed] [--slow N] [--slow-pace MIN-MAX]
+                     [--flavor debian|rhel|freebsd|keys|mixed] [--slow N] [--slow-pace MIN-MAX]
                      [--slow-names list|random]
                      [--stuffing N] [--stuffing-hours H] [--tries MIN-MAX]
                      [--shared-share F] [--near-miss F] [--users N]
@@ -23,7 +23,10 @@ Python 3 standard library only; deterministic for a seed. Truth goes to OUTPUT.t
              office behind one NAT address, monitoring hosts that open and close connections
              all day, scanners; --users accounts (default 48)
 The line forms follow --flavor: Debian/Ubuntu OpenSSH with PAM, RHEL (sshd-session, PAM
-errors inside sshd, keyboard-interactive), FreeBSD (`error: PAM:` lines), or a mix. Exactly
+errors inside sshd, keyboard-interactive), FreeBSD (`error: PAM:` lines), a server without
+passwords (keys: `PasswordAuthentication no` and `LogLevel VERBOSE`, so an attempt leaves no
+`Failed password` line, only the account it named and the connection's end, and users' clients
+offer keys that are refused before the right one), or a mix of the first three. Exactly
 LINES lines are written, sorted by time; the span grows with LINES (about 0.5 s a line).
 """
 import argparse
@@ -92,6 +95,9 @@ class Log:
     def failure(self, t, user, ip, exists, method="password"):
         """One wrong password (or key) for `user` from `ip`, as the flavour logs it."""
         pid, port, style = self.newpid(), self.rng.randint(1024, 65535), self.style()
+        if style == "keys":
+            self.key_failure(t, pid, port, user, ip, exists)
+            return
         prog = "sshd-session" if style == "rhel" else "sshd"
         invalid = "" if exists else "invalid user "
         if not exists:
@@ -112,8 +118,30 @@ class Log:
                   f"Connection closed by {'authenticating' if exists else 'invalid'} user "
                   f"{user} {ip} port {port} [preauth]")
 
+    def key(self):
+        return "SHA256:" + "".join(self.rng.choice("ABCDEFabcdef0123456789") for _ in range(20))
+
+    def key_failure(self, t, pid, port, user, ip, exists):
+        """A try on a server without passwords: the account named, keys refused, the end."""
+        if not exists:
+            self.emit(t, "sshd", pid, f"Invalid user {user} from {ip} port {port}")
+            self.emit(t + 0.3, "sshd", pid, f"Received disconnect from {ip} port {port}:11: Bye Bye [preauth]")
+            self.emit(t + 0.3, "sshd", pid, f"Disconnected from invalid user {user} {ip} port {port} [preauth]")
+            return
+        for i in range(self.rng.randint(0, 2)):
+            self.emit(t + 0.1 * i, "sshd", pid,
+                      f"Failed publickey for {user} from {ip} port {port} ssh2: RSA {self.key()}")
+        end = self.rng.choice(["Connection closed by", "Disconnected from"])
+        self.emit(t + 0.5, "sshd", pid, f"{end} authenticating user {user} {ip} port {port} [preauth]")
+
     def success(self, t, user, ip, method=None):
         pid, port = self.newpid(), self.rng.randint(1024, 65535)
+        if self.flavor == "keys":
+            method = "publickey"
+            # The client offers the keys it holds until one opens the account.
+            for i in range(self.rng.choice([0, 0, 1, 2, 3])):
+                self.emit(t - 0.2 + 0.05 * i, "sshd", pid,
+                          f"Failed publickey for {user} from {ip} port {port} ssh2: ECDSA {self.key()}")
         method = method or self.rng.choice(["publickey", "password"])
         key = " ED25519 SHA256:" + "".join(self.rng.choice("ABCDEFabcdef0123456789") for _ in range(20))
         self.emit(t, "sshd", pid, f"Accepted {method} for {user} from {ip} port {port} ssh2"
@@ -155,7 +183,7 @@ def main():
     p.add_argument("output")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--start", default="2026-05-04 00:00:00")
-    p.add_argument("--flavor", default="mixed", choices=["debian", "rhel", "freebsd", "mixed"])
+    p.add_argument("--flavor", default="mixed", choices=["debian", "rhel", "freebsd", "keys", "mixed"])
     p.add_argument("--slow", type=int, default=60)
     p.add_argument("--slow-pace", default="6-12")
     p.add_argument("--slow-names", default="list", choices=["list", "random"],

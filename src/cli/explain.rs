@@ -209,6 +209,25 @@ mod tests {
     }
 
     #[test]
+    fn lines_are_read_with_their_connection() {
+        let input = "Feb 12 04:09:18 h sshd[26713]: Connection from 115.249.163.77 port 51353 on 10.0.0.1 port 22\n\
+                     Feb 12 04:09:21 h sshd[26713]: Disconnecting: Too many authentication failures for root [preauth]\n";
+        let mut out = Vec::new();
+        explain(
+            input.as_bytes(),
+            &mut out,
+            true,
+            LineClock::new(2025, time::UtcOffset::UTC),
+        )
+        .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+        assert_eq!(last["event_type"], "MAX_AUTH_ATTEMPTS");
+        assert_eq!(last["fields"]["source_ip"], "115.249.163.77");
+        assert_eq!(last["fields"]["port"], 51353);
+    }
+
+    #[test]
     fn readable_output_names_the_event_and_template() {
         let mut out = Vec::new();
         explain(

@@ -373,3 +373,85 @@ fn a_bad_rules_file_or_geoip_database_stops_the_start_with_a_clear_error() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("`nonsense` is not a network"));
 }
+
+/// A server without passwords logs no `Failed password`: an attempt is the account a client
+/// named and the end of its connection, told over several lines that may arrive in different
+/// requests. Users' clients offer the keys they hold before the right one, and sshd logs each
+/// refused key: a login, not an attack.
+#[tokio::test]
+async fn a_server_without_passwords_counts_attempts_by_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), Start::default()).await;
+    let token = server.api_token(&["ingest", "read"]).await;
+    let attacker = "203.0.113.77";
+    let user = "198.51.100.44";
+    let mut attempts = Vec::new();
+    for i in 0..6 {
+        let (pid, port) = (500 + i, 40_000 + i);
+        attempts.push(format!(
+            "Mar  2 10:00:{:02} srv01 sshd[{pid}]: Invalid user admin{i} from {attacker} port {port}",
+            i * 5
+        ));
+        attempts.push(format!(
+            "Mar  2 10:00:{:02} srv01 sshd[{pid}]: Received disconnect from {attacker} port {port}:11: Bye Bye [preauth]",
+            i * 5 + 1
+        ));
+        attempts.push(format!(
+            "Mar  2 10:00:{:02} srv01 sshd[{pid}]: Disconnected from invalid user admin{i} {attacker} port {port} [preauth]",
+            i * 5 + 1
+        ));
+    }
+    let mut logins = String::new();
+    for i in 0..8 {
+        let (pid, port) = (700 + i, 50_000 + i);
+        for key in [
+            "ECDSA SHA256:aaaa",
+            "RSA SHA256:bbbb",
+            "ED25519 SHA256:cccc",
+        ] {
+            let _ = writeln!(
+                logins,
+                "Mar  2 10:0{i}:00 srv01 sshd[{pid}]: Failed publickey for anna from {user} port {port} ssh2: {key}"
+            );
+        }
+        let _ = writeln!(
+            logins,
+            "Mar  2 10:0{i}:01 srv01 sshd[{pid}]: Accepted publickey for anna from {user} port {port} ssh2: ED25519 SHA256:dddd"
+        );
+    }
+    // The connections are cut in the middle between two requests.
+    send_logs(&server, &token, attempts[..8].join("\n")).await;
+    send_logs(&server, &token, attempts[8..].join("\n")).await;
+    send_logs(&server, &token, logins).await;
+
+    let (_, body) = server
+        .get(&format!("/api/v1/alerts?entity={attacker}"), Some(&token))
+        .await;
+    let rules: Vec<&str> = body["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["rule"].as_str().unwrap())
+        .collect();
+    assert!(rules.contains(&"brute-force"), "{body}");
+    let (_, body) = server
+        .get(&format!("/api/v1/alerts?entity={user}"), Some(&token))
+        .await;
+    assert!(body["alerts"].as_array().unwrap().is_empty(), "{body}");
+    let (_, _, text) = blocklist_text(&server, &token).await;
+    assert_eq!(text.lines().collect::<Vec<_>>(), [attacker]);
+    // Each attempt is counted on one line; the others say they tell it again.
+    let (_, body) = server
+        .get(
+            &format!("/api/v1/events?source_ip={attacker}&limit=100"),
+            Some(&token),
+        )
+        .await;
+    let events = body["events"].as_array().unwrap();
+    assert_eq!(events.len(), 18, "{body}");
+    let counted = events
+        .iter()
+        .filter(|e| e["success"] == false && e["details"]["count"].as_u64() != Some(0))
+        .count();
+    assert_eq!(counted, 6, "{body}");
+}

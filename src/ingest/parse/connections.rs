@@ -38,8 +38,10 @@ use rustc_hash::FxHashMap;
 
 use super::{AuthRecord, Framed, Kind, Outcome};
 
-/// Most connections remembered at once.
-pub const CAPACITY: usize = 65_536;
+/// Most connections remembered at once. What needs remembering is a connection before it
+/// authenticates, and sshd admits 100 of those at a time by default (`MaxStartups`): this
+/// covers that many on 160 hosts.
+pub const CAPACITY: usize = 16_384;
 /// A connection with no line for this long (µs) is over: sshd gives a client two minutes to
 /// authenticate (`LoginGraceTime`).
 pub const IDLE_MICROS: i64 = 15 * 60 * 1_000_000;
@@ -174,7 +176,7 @@ fn account(connection: &mut Connection, record: &mut AuthRecord) {
         record.port = record.port.or(connection.port);
     } else {
         connection.ip = record.source_ip.or(connection.ip);
-        if record.remote_host.is_some() {
+        if record.remote_host.is_some() && connection.name != record.remote_host {
             connection.name.clone_from(&record.remote_host);
         }
         connection.port = record.port.or(connection.port);
@@ -192,7 +194,9 @@ fn account(connection: &mut Connection, record: &mut AuthRecord) {
     if about_the_account {
         match &record.user {
             Some(user) => {
-                connection.user = Some(user.clone());
+                if connection.user.as_ref() != Some(user) {
+                    connection.user = Some(user.clone());
+                }
                 connection.invalid_user = record.invalid_user;
             }
             None if connection.user.is_some() => {

@@ -35,8 +35,8 @@ const fn variant(
 }
 
 use Kind::{
-    InvalidUser, LoginFailed, LoginRefused, MaxAttempts, NegotiationFailed, NoIdentification,
-    PamFailure, PreauthDisconnect,
+    Connected, InvalidUser, LoginFailed, LoginRefused, MaxAttempts, NegotiationFailed,
+    NoIdentification, PamFailure, PreauthDisconnect,
 };
 use Outcome::{Failure, Neutral};
 
@@ -389,6 +389,56 @@ const VARIANTS: &[Variant] = &[
         Neutral,
         None,
         Some("198.51.100.58"),
+        false,
+    ),
+    // Lines that name no client: their connection's other lines do (see `connections`).
+    variant(
+        "Apr  3 10:00:41 gw1 sshd[421]: Connection from 198.51.100.59 port 4027 on 10.0.0.1 port 22 rdomain \"\"",
+        Connected,
+        Neutral,
+        None,
+        Some("198.51.100.59"),
+        false,
+    ),
+    variant(
+        "Apr  3 10:00:42 gw1 sshd[421]: error: kex_exchange_identification: read: Connection reset by peer",
+        NoIdentification,
+        Neutral,
+        None,
+        None,
+        false,
+    ),
+    variant(
+        "Apr  3 10:00:43 gw1 sshd[422]: fatal: Unable to negotiate a key exchange method [preauth]",
+        NegotiationFailed,
+        Neutral,
+        None,
+        None,
+        false,
+    ),
+    variant(
+        "Apr  3 10:00:44 gw1 sshd[423]: fatal: Read from socket failed: Connection reset by peer [preauth]",
+        PreauthDisconnect,
+        Neutral,
+        None,
+        None,
+        false,
+    ),
+    variant(
+        "Apr  3 10:00:45 gw1 sshd[424]: User root not allowed because account is locked",
+        LoginRefused,
+        Failure,
+        Some("root"),
+        None,
+        false,
+    ),
+    // Four dotted numbers that are no address as written: kept as the name sshd logged.
+    variant(
+        "Apr  3 10:00:46 gw1 sshd[425]: error: PAM: Authentication failure for myhlj1374 from 192.030.0.6",
+        PamFailure,
+        Failure,
+        Some("myhlj1374"),
+        Some("192.030.0.6"),
         false,
     ),
 ];
