@@ -58,6 +58,24 @@ pub struct Event {
     pub template_id: Option<u32>,
 }
 
+impl Event {
+    /// Whether the event is a failure that stands for no attempt: its details say `"count":
+    /// 0`, as a log line does that tells again an attempt an earlier line of its connection
+    /// counted (`Failed password` after `Invalid user`). Such a line is kept as the failure it
+    /// reports, and counted by no rule, chart or tally.
+    #[must_use]
+    pub fn tells_counted_failure(&self) -> bool {
+        self.success == Some(false)
+            && self.details.as_deref().is_some_and(|details| {
+                details.match_indices("\"count\":").any(|(at, key)| {
+                    let value = details[at + key.len()..].trim_start();
+                    value.starts_with('0')
+                        && !value[1..].starts_with(|c: char| c.is_ascii_digit() || c == '.')
+                })
+            })
+    }
+}
+
 #[cfg(test)]
 impl Event {
     /// A failed login of `alice` from 192.0.2.1, for tests to adjust.
@@ -237,5 +255,25 @@ mod tests {
         assert_eq!(a.len(), 36);
         assert_eq!(&a[14..15], "7");
         assert!(a < b, "{a} !< {b}");
+    }
+
+    #[test]
+    fn a_failure_told_again_is_known_by_its_count() {
+        let mut event = Event::sample("e1", 0);
+        assert!(!event.tells_counted_failure());
+        for (details, told) in [
+            (r#"{"count":0,"invalid_user":true}"#, true),
+            (r#"{"count": 0}"#, true),
+            (r#"{"count":0.5}"#, false),
+            (r#"{"count":3}"#, false),
+            (r#"{"counter":0}"#, false),
+            (r#"{"invalid_user":true}"#, false),
+        ] {
+            event.details = Some(details.into());
+            assert_eq!(event.tells_counted_failure(), told, "{details}");
+        }
+        event.details = Some(r#"{"count":0}"#.into());
+        event.success = None;
+        assert!(!event.tells_counted_failure());
     }
 }

@@ -37,7 +37,8 @@ pub struct AppendOutcome {
 pub struct EncodedEvent {
     event_id: String,
     timestamp: i64,
-    /// The outcome, for the per-minute counts.
+    /// The outcome, for the per-minute counts: none for a failure that tells again an attempt
+    /// already counted ([`Event::tells_counted_failure`]).
     success: Option<bool>,
     /// Address (as text), account and host, for the hourly tallies.
     tally_keys: [Option<String>; 3],
@@ -50,7 +51,7 @@ impl EncodedEvent {
         Self {
             event_id: event.event_id.clone(),
             timestamp: event.timestamp,
-            success: event.success,
+            success: event.success.filter(|_| !event.tells_counted_failure()),
             tally_keys: [
                 event.source_ip.map(|ip| ip.to_string()),
                 event.username.clone(),
