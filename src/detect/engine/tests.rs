@@ -143,6 +143,40 @@ fn a_repeated_message_counts_as_its_attempts() {
 }
 
 #[test]
+fn a_line_that_tells_a_counted_attempt_again_counts_for_nothing() {
+    let told: Vec<Event> = (0..8)
+        .map(|i| {
+            let mut event = login(&format!("t{i}"), i * SEC, "203.0.113.40", "root", false);
+            event.details = Some(r#"{"count":0}"#.into());
+            event
+        })
+        .collect();
+    assert!(found(&told).is_empty());
+}
+
+#[test]
+fn scanners_are_found_above_a_monitoring_hosts_pace() {
+    let probes = |ip: &str, n: i64, every: i64| -> Vec<Event> {
+        (0..n)
+            .map(|i| {
+                let mut event = Event::sample(&format!("{ip}-{i}"), i * every);
+                event.event_type = "NO_IDENTIFICATION".into();
+                event.source_ip = Some(ip.parse().unwrap());
+                (event.username, event.success) = (None, None);
+                event
+            })
+            .collect()
+    };
+    assert_eq!(
+        rules_found(&probes("45.33.12.7", 20, 10 * SEC), "ssh-scanning"),
+        ["45.33.12.7"]
+    );
+    // A TCP check every minute, or any pace from inside, is no scan.
+    assert!(found(&probes("45.33.12.8", 60, MIN)).is_empty());
+    assert!(found(&probes("10.0.0.9", 60, SEC)).is_empty());
+}
+
+#[test]
 fn success_after_failures_in_order_and_when_a_failure_arrives_late() {
     let mut events: Vec<Event> = (0..5)
         .map(|i| login(&format!("f{i}"), i * MIN, "192.0.2.50", "carol", false))
