@@ -236,6 +236,12 @@ fn account(connection: &mut Connection, record: &mut AuthRecord) {
                 connection.pending = false;
             }
         }
+        // A client that names an account (`Postponed publickey`, an audit line's `Name:`)
+        // has begun an attempt, which its connection's end counts if nothing else does.
+        Kind::Info if record.user.is_some() => {
+            connection.user.clone_from(&record.user);
+            connection.pending |= connection.counted == 0 && !connection.authenticated;
+        }
         Kind::PamFailure => {
             record.count = 0;
             connection.pending |= connection.counted == 0 && !connection.authenticated;
@@ -372,6 +378,21 @@ mod tests {
                 (Outcome::Neutral, Some("192.0.2.10"))
             );
         }
+    }
+
+    #[test]
+    fn a_vendor_audit_line_names_the_client_and_the_account() {
+        let lines = follow(
+            "
+            Nov 24 23:46:39 host sshd[32686]: SSH: Server;Ltype: Version;Remote: 127.0.0.1-1780;Protocol: 2.0;Client: libssh2_1.4.3
+            Nov 24 23:46:41 host sshd[32686]: SSH: Server;Ltype: Authname;Remote: 127.0.0.1-1780;Name: root [preauth]
+            Nov 24 23:46:43 host sshd[32686]: fatal: Read from socket failed: Connection reset by peer [preauth]",
+        );
+        let end = &lines[2];
+        assert_eq!(
+            (end.1, end.2, end.3.as_deref(), end.4.as_deref()),
+            (Outcome::Failure, 1, Some("127.0.0.1"), Some("root"))
+        );
     }
 
     #[test]

@@ -256,6 +256,9 @@ fn abandoned(named_a_user: bool) -> Outcome {
 fn sshd_notice(message: &str) -> Option<AuthRecord> {
     // Many of these come as `fatal: …` too; what matters is the client they name.
     let notice = message.strip_prefix("fatal: ").unwrap_or(message);
+    if let Some(fields) = notice.strip_prefix("SSH: Server;Ltype: ") {
+        return audit(fields);
+    }
     if let Some(rest) = notice.strip_prefix("Connection from ") {
         // Connection from ADDR port N[ on ADDR port N[ rdomain "…"]]: a connection begins.
         let (endpoint, _) = endpoint(rest)?;
@@ -327,4 +330,29 @@ fn sshd_notice(message: &str) -> Option<AuthRecord> {
         return Some(AuthRecord::new(Kind::Info, Outcome::Neutral));
     }
     None
+}
+
+/// The audit form some vendor builds log: `SSH: Server;Ltype: KIND;Remote: ADDR-PORT;…`, with
+/// `Name: USER` when the client names an account (`Ltype: Authname`).
+fn audit(fields: &str) -> Option<AuthRecord> {
+    let mut parts = fields.split(';');
+    let kind = parts.next()?;
+    let mut record = AuthRecord::new(
+        if kind == "Version" {
+            Kind::Connected
+        } else {
+            Kind::Info
+        },
+        Outcome::Neutral,
+    );
+    for part in parts {
+        if let Some(remote) = part.strip_prefix("Remote: ") {
+            let (addr, port) = remote.rsplit_once('-')?;
+            record.source_ip = Some(addr.parse().ok()?);
+            record.port = port.parse().ok();
+        } else if let Some(name) = part.strip_prefix("Name: ") {
+            record = record.user(name);
+        }
+    }
+    Some(record)
 }
