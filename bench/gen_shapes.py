@@ -3,14 +3,15 @@
 
 usage: gen_shapes.py LINES OUTPUT [--seed N] [--start 'YYYY-mm-dd HH:MM:SS']
                      [--flavor debian|rhel|freebsd|keys|mixed] [--slow N] [--slow-pace MIN-MAX]
-                     [--slow-names list|random]
+                     [--slow-names list|random|same]
                      [--stuffing N] [--stuffing-hours H] [--tries MIN-MAX]
                      [--shared-share F] [--near-miss F] [--users N]
 
 Python 3 standard library only; deterministic for a seed. Truth goes to OUTPUT.truth.json:
   fast     : brute-force bursts from one address (a few per day)
   slow     : low-and-slow sources, one try every --slow-pace minutes (default 6-12) for 1-8
-             hours, a different (often nonexistent) account name each time
+             hours, a different (often nonexistent) account name each time (--slow-names
+             same: one account every time)
   stuffing : a credential-stuffing campaign against accounts that exist: --stuffing
              addresses (default 1000), --tries wrong passwords each (default 1-3), spread
              over --stuffing-hours (default 36),
@@ -186,8 +187,9 @@ def main():
     p.add_argument("--flavor", default="mixed", choices=["debian", "rhel", "freebsd", "keys", "mixed"])
     p.add_argument("--slow", type=int, default=60)
     p.add_argument("--slow-pace", default="6-12")
-    p.add_argument("--slow-names", default="list", choices=["list", "random"],
-                   help="names low-and-slow sources try: common attack names, or made up")
+    p.add_argument("--slow-names", default="list", choices=["list", "random", "same"],
+                   help="names low-and-slow sources try: common attack names, made up, or "
+                        "one account (root or a user of the host) every time")
     p.add_argument("--stuffing", type=int, default=1000)
     p.add_argument("--stuffing-hours", type=float, default=36)
     p.add_argument("--tries", default="1-3")
@@ -278,7 +280,9 @@ def main():
         hours = rng.uniform(1, 8)
         when = rng.uniform(0, max(1, span - hours * 3600))
         tries = max(6, int(hours * 3600 / pace))
-        if a.slow_names == "random":
+        if a.slow_names == "same":
+            names = [rng.choice(["root"] + users)] * tries
+        elif a.slow_names == "random":
             syllables = ["ka", "lo", "mi", "ren", "tor", "vi", "san", "dre", "el", "om", "bu"]
             names = ["".join(rng.choice(syllables) for _ in range(rng.randint(2, 4)))
                      + (str(rng.randint(1, 999)) if rng.random() < 0.3 else "")

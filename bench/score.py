@@ -4,7 +4,8 @@
 usage: score.py TRUTH.json BLOCKLIST.txt [ALERTS.json]
 Prints recall per attacker class the truth has (fast, slow, botnet, stuffing), precision
 (listed addresses that are attackers), benign addresses listed, and, given the alerts, how many
-anomalous logins were alerted on and how many benign accounts got a history alert.
+anomalous logins were alerted on, how many benign accounts got a history alert, and which
+rules name the addresses of each attacker class.
 """
 import json
 import sys
@@ -36,3 +37,11 @@ if len(sys.argv) > 3:
     brute = {a["entity"] for r in ("brute-force", "root-login-attempts", "password-spraying")
              for a in by_rule.get(r, [])}
     print(f"benign addresses with a brute-force alert {len(brute & benign)}")
+    # Which rules name each class's addresses (as the alert's entity, campaigns aside).
+    for cls in ("fast", "slow", "botnet", "stuffing"):
+        if cls not in truth:
+            continue
+        ips = set(truth[cls])
+        named = {rule: len(ips & {a["entity"] for a in found}) for rule, found in by_rule.items()}
+        named = {rule: n for rule, n in sorted(named.items()) if n}
+        print(f"{cls} addresses named by rule: " + (", ".join(f"{r} {n}" for r, n in named.items()) or "none"))

@@ -641,4 +641,6 @@ mod risk;
 pub use risk::Risk;
 
 #[cfg(test)]
+mod paces;
+#[cfg(test)]
 pub(crate) mod tests;

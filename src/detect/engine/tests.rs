@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use super::*;
 use crate::detect::rules::{DEFAULT_RULES, parse};
 
-const SEC: i64 = 1_000_000;
-const MIN: i64 = 60 * SEC;
+pub(super) const SEC: i64 = 1_000_000;
+pub(super) const MIN: i64 = 60 * SEC;
 
 fn detector() -> Detector {
     Detector::new(parse(DEFAULT_RULES).unwrap())
@@ -29,7 +29,7 @@ pub(crate) fn login(id: &str, at: i64, ip: &str, user: &str, success: bool) -> E
 }
 
 /// Every (rule, entity) found while feeding `events` in the given order.
-fn found(events: &[Event]) -> BTreeSet<(String, String)> {
+pub(super) fn found(events: &[Event]) -> BTreeSet<(String, String)> {
     let mut detector = detector();
     events
         .iter()
@@ -38,7 +38,7 @@ fn found(events: &[Event]) -> BTreeSet<(String, String)> {
         .collect()
 }
 
-fn rules_found(events: &[Event], rule: &str) -> Vec<String> {
+pub(super) fn rules_found(events: &[Event], rule: &str) -> Vec<String> {
     found(events)
         .into_iter()
         .filter(|(r, _)| r == rule)
@@ -140,40 +140,6 @@ fn a_repeated_message_counts_as_its_attempts() {
     let mut repeated = login("r", 0, "198.51.100.3", "admin", false);
     repeated.details = Some(r#"{"parser":"sshd","count":5}"#.into());
     assert_eq!(rules_found(&[repeated], "brute-force"), ["198.51.100.3"]);
-}
-
-#[test]
-fn a_line_that_tells_a_counted_attempt_again_counts_for_nothing() {
-    let told: Vec<Event> = (0..8)
-        .map(|i| {
-            let mut event = login(&format!("t{i}"), i * SEC, "203.0.113.40", "root", false);
-            event.details = Some(r#"{"count":0}"#.into());
-            event
-        })
-        .collect();
-    assert!(found(&told).is_empty());
-}
-
-#[test]
-fn scanners_are_found_above_a_monitoring_hosts_pace() {
-    let probes = |ip: &str, n: i64, every: i64| -> Vec<Event> {
-        (0..n)
-            .map(|i| {
-                let mut event = Event::sample(&format!("{ip}-{i}"), i * every);
-                event.event_type = "NO_IDENTIFICATION".into();
-                event.source_ip = Some(ip.parse().unwrap());
-                (event.username, event.success) = (None, None);
-                event
-            })
-            .collect()
-    };
-    assert_eq!(
-        rules_found(&probes("45.33.12.7", 20, 10 * SEC), "ssh-scanning"),
-        ["45.33.12.7"]
-    );
-    // A TCP check every minute, or any pace from inside, is no scan.
-    assert!(found(&probes("45.33.12.8", 60, MIN)).is_empty());
-    assert!(found(&probes("10.0.0.9", 60, SEC)).is_empty());
 }
 
 #[test]
@@ -302,9 +268,10 @@ fn memory_stays_bounded_over_a_long_stream() {
         detector.observe(&login(&format!("e{i}"), i * 9 * SEC, &ip, "x", false));
     }
     detector.expire();
-    // Only the last window plus the lateness allowed (about 2.5 hours of events) remain.
+    // Only each rule's last window plus the lateness allowed remain (about 3 hours of events
+    // per rule that counts these failures; 1,200 events are 3 hours).
     let held = detector.entries();
-    assert!(held < 5 * 1_200, "{held} entries held");
+    assert!(held < 6 * 1_200, "{held} entries held");
 }
 
 #[test]
