@@ -182,6 +182,12 @@ impl<'a> Facts<'a> {
         let Some(details) = event.details.as_deref() else {
             return facts;
         };
+        // A line that tells again an attempt already counted counts for no rule: nothing
+        // else in its details matters.
+        if event.tells_counted_failure() {
+            facts.attempts = 0;
+            return facts;
+        }
         // Most events carry none of these; only then is the object parsed.
         if !["invalid_user", "target", "count"]
             .iter()
