@@ -21,8 +21,10 @@ pub const LATENESS_MICROS: i64 = 3_600_000_000;
 const MAX_SETTLE_MICROS: i64 = 86_400_000_000;
 /// Most attempts one event may stand for (`message repeated N times`).
 const MAX_ATTEMPTS_PER_EVENT: usize = 1_000;
-/// Event time between two reports of the same attack on the same key (unless it doubles).
+/// Event time between two reports of the same attack on the same key (unless it grows).
 const REPORT_EVERY_MICROS: i64 = 30_000_000;
+/// Rules with a window this long or longer report a growing attack when it doubles.
+const LONG_WINDOW_MICROS: i64 = 2 * 3_600_000_000;
 /// Successes kept per key for `after_failures`.
 const SUCCESS_CAP: usize = 64;
 
@@ -67,8 +69,9 @@ struct RuleState {
     /// key with fewer distinct values than the threshold is passed over at once.
     tallies: HashMap<String, HashMap<u64, u32>>,
     /// The last report per key: (event time, count). An attack in full swing completes a
-    /// finding with every event; it is reported again when its count grows, or else only
-    /// after [`REPORT_EVERY_MICROS`] of event time (a steady attack, a saturated window).
+    /// finding with every event; it is reported again when its count grows (see
+    /// [`should_report`]), or else after [`REPORT_EVERY_MICROS`] of event time (a steady
+    /// attack, a saturated window).
     reported: HashMap<String, (i64, usize)>,
     /// For campaigns: per entity, the member addresses reported and when (event time).
     members: HashMap<String, HashMap<Arc<str>, i64>>,
@@ -79,17 +82,23 @@ struct RuleState {
     stuffing: Stuffing,
 }
 
-/// Whether a finding of `count` at `at` for `key` is worth reporting; notes it if so.
+/// Whether a finding of `count` at `at` for `key` of `rule` is worth reporting; notes it if
+/// so. A rule whose window spans hours counts on through a whole attack: it reports a growing
+/// count when it has doubled, or with the time of a steady attack, not with every event.
 fn should_report(
     reported: &mut HashMap<String, (i64, usize)>,
+    rule: &Rule,
     key: &str,
     at: i64,
     count: usize,
 ) -> bool {
+    let every_growth = rule.window_micros() < LONG_WINDOW_MICROS;
     let due = match reported.get(key) {
         None => true,
         Some(&(last_at, last_count)) => {
-            count > last_count || at >= last_at.saturating_add(REPORT_EVERY_MICROS)
+            count > last_count && every_growth
+                || count >= last_count.saturating_mul(2)
+                || at >= last_at.saturating_add(REPORT_EVERY_MICROS)
         }
     };
     if due {
@@ -481,7 +490,7 @@ fn evaluate(
             if burst.count < rule.threshold {
                 return None;
             }
-            if !should_report(&mut state.reported, &key, at, burst.count) {
+            if !should_report(&mut state.reported, rule, &key, at, burst.count) {
                 return None;
             }
             let ids = evidence(window, burst.first, burst.last);
@@ -574,7 +583,7 @@ fn campaign(
         ids.push(e.event_id.to_string());
     }
     if members.is_empty() {
-        if !should_report(&mut state.reported, &entity, at, burst.count) {
+        if !should_report(&mut state.reported, rule, &entity, at, burst.count) {
             return None;
         }
     } else {
