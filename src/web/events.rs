@@ -23,7 +23,8 @@ struct EventRow {
     source_ip: String,
     username: String,
     event_type: String,
-    /// "success", "failure", or empty for neither.
+    /// "success", "failure", "told" (a failure whose attempt an earlier line of its connection
+    /// counted), or empty for neither.
     outcome: &'static str,
     host: String,
 }
@@ -111,15 +112,16 @@ pub async fn page(
             .events
             .into_iter()
             .map(|e| EventRow {
+                outcome: match e.success {
+                    Some(true) => "success",
+                    Some(false) if e.tells_counted_failure() => "told",
+                    Some(false) => "failure",
+                    None => "",
+                },
                 timestamp: when(e.timestamp),
                 source_ip: e.source_ip.map(|ip| ip.to_string()).unwrap_or_default(),
                 username: e.username.unwrap_or_default(),
                 event_type: e.event_type,
-                outcome: match e.success {
-                    Some(true) => "success",
-                    Some(false) => "failure",
-                    None => "",
-                },
                 host: e.host.unwrap_or_default(),
             })
             .collect(),

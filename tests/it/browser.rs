@@ -133,6 +133,14 @@ fn attack_lines(ip: &str, count: i64, ago: time::Duration) -> String {
             "{t} web1 sshd[{pid}]: Failed password for {user} from {ip} port {port} ssh2"
         )
         .unwrap();
+        if i % 2 == 0 {
+            // The same attempt told again as the connection ends: listed, counted once.
+            writeln!(
+                lines,
+                "{t} web1 sshd[{pid}]: Connection closed by invalid user oracle {ip} port {port} [preauth]"
+            )
+            .unwrap();
+        }
     }
     lines
 }
@@ -356,7 +364,11 @@ async fn an_analyst_watches_an_attack_arrive_works_it_and_searches_in_a_browser(
         .find_all(Locator::Css("#hits tbody tr[data-event]"))
         .await
         .unwrap();
-    assert_eq!(hits.len(), 7, "every other line names an invalid user");
+    assert_eq!(
+        hits.len(),
+        14,
+        "every other attempt names an invalid user, in its Failed line and its connection's end"
+    );
     shoot(&browser, "search").await;
 
     // Every other page, for the record.
@@ -376,6 +388,13 @@ async fn an_analyst_watches_an_attack_arrive_works_it_and_searches_in_a_browser(
             .for_element(Locator::Css("main h1"))
             .await
             .unwrap();
+        if name == "events" {
+            let page = browser.source().await.unwrap();
+            assert!(
+                page.contains("(same attempt)"),
+                "a told-again failure is marked"
+            );
+        }
         shoot(&browser, name).await;
     }
     browser.close().await.unwrap();
