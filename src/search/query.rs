@@ -276,12 +276,33 @@ fn excluding_prefixes(text: &str) -> String {
     out
 }
 
+/// Longest query, in characters.
+pub const MAX_QUERY_CHARS: usize = 1_000;
+/// Deepest nesting of groups: the query parser and the queries it builds recurse once per level.
+pub const MAX_QUERY_DEPTH: usize = 16;
+/// Most words (terms and operators) in a query: each is a clause to evaluate.
+pub const MAX_QUERY_WORDS: usize = 64;
+
 /// Finds what the query parser would only call a syntax error, with its position (a character
 /// offset): an unterminated phrase, an unbalanced parenthesis or range bracket, a field name
-/// the index does not have, or an operator with nothing after it.
+/// the index does not have, a field with `*` for its value, or an operator with nothing after
+/// it; and bounds the work a query asks for (length, nesting, words), so that no query can
+/// exhaust a thread's stack or the server's time.
 pub fn check_syntax(text: &str) -> Result<(), SearchError> {
     let error = |message: String, position: usize| Err(SearchError::Query { message, position });
     let chars: Vec<char> = text.chars().collect();
+    if chars.len() > MAX_QUERY_CHARS {
+        return error(
+            format!("the query is longer than {MAX_QUERY_CHARS} characters"),
+            MAX_QUERY_CHARS,
+        );
+    }
+    if text.split_whitespace().count() > MAX_QUERY_WORDS {
+        return error(
+            format!("the query has more than {MAX_QUERY_WORDS} words"),
+            0,
+        );
+    }
     let mut depth: Vec<usize> = Vec::new();
     let mut range_open: Option<usize> = None;
     let mut i = 0;
@@ -292,6 +313,12 @@ pub fn check_syntax(text: &str) -> Result<(), SearchError> {
                 None => return error("a phrase is not closed: missing '\"'".into(), i),
             },
             '\\' => i += 1,
+            '(' if depth.len() == MAX_QUERY_DEPTH => {
+                return error(
+                    format!("groups nest deeper than {MAX_QUERY_DEPTH} levels"),
+                    i,
+                );
+            }
             '(' => depth.push(i),
             ')' if depth.pop().is_none() => return error("')' closes nothing".into(), i),
             '[' | '{' if range_open.is_none() => range_open = Some(i),
@@ -322,6 +349,14 @@ pub fn check_syntax(text: &str) -> Result<(), SearchError> {
                         return error(
                             format!("a value with ':' must be quoted: {name}:\"…\""),
                             i + 1,
+                        );
+                    }
+                    if chars[i + 1..value_end] == ['*'] {
+                        return error(
+                            format!(
+                                "'{name}:*' would match any value: give a value, or leave the field out"
+                            ),
+                            start,
                         );
                     }
                     i = value_end.max(i + 1) - 1;
@@ -379,5 +414,22 @@ mod tests {
         assert_eq!(position("ip:2001:db8::1"), Some(3));
         assert_eq!(position("failed AND"), Some(7));
         assert_eq!(position("time:[1 TO 2"), Some(5));
+        assert_eq!(position("root AND -user:*"), Some(10));
+        assert_eq!(position("user:adm*"), None);
+    }
+
+    #[test]
+    fn the_work_a_query_asks_for_is_bounded() {
+        let nested = |depth: usize| format!("{}a{}", "(".repeat(depth), ")".repeat(depth));
+        assert_eq!(position(&nested(MAX_QUERY_DEPTH)), None);
+        assert_eq!(
+            position(&nested(MAX_QUERY_DEPTH + 1)),
+            Some(MAX_QUERY_DEPTH)
+        );
+        assert_eq!(position(&nested(3_000)), Some(MAX_QUERY_CHARS));
+        assert_eq!(position(&"a ".repeat(MAX_QUERY_WORDS)), None);
+        assert_eq!(position(&"a ".repeat(MAX_QUERY_WORDS + 1)), Some(0));
+        // Parentheses inside a phrase are words, not groups.
+        assert_eq!(position(&format!("\"{}\"", "(".repeat(40))), None);
     }
 }

@@ -222,6 +222,8 @@ async fn bad_queries_are_refused_with_the_position_of_the_error() {
         ("failed AND bogus:x", 11, "unknown field 'bogus'"),
         ("ip:2001:db8::1", 3, "must be quoted"),
         ("failed AND", 7, "needs something after it"),
+        ("failed AND user:*", 11, "would match any value"),
+        ("(type:*)", 1, "would match any value"),
     ] {
         let (status, body) = search(&server, &token, query).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
@@ -242,6 +244,24 @@ async fn bad_queries_are_refused_with_the_position_of_the_error() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let (status, _) = server.get("/api/v1/search?q=failed", None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Queries that would exhaust a thread's stack or the server's time are refused, and the
+    // server stays up: nesting, length, words.
+    let nested = |depth: usize| format!("{}failed{}", "(".repeat(depth), ")".repeat(depth));
+    for (query, says) in [
+        (nested(600), "longer than"),
+        (nested(17), "nest deeper"),
+        (vec!["failed"; 65].join(" "), "more than 64 words"),
+    ] {
+        let (status, body) = search(&server, &token, &query).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(says),
+            "{body}"
+        );
+    }
+    let (status, page) = search(&server, &token, &nested(16)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(count(&page) > 0);
     // Nothing stored was touched by the refusals.
     let (_, ready) = server.get("/ready", None).await;
     assert_eq!(ready["events"], 2000);
