@@ -285,6 +285,9 @@ pub fn execute(
     }
 }
 
+/// Longest lifetime of an API token that expires, in days.
+pub const MAX_TOKEN_DAYS: u32 = 3_650;
+
 fn create_token(
     store: &Store,
     registry: Option<&TokenRegistry>,
@@ -317,12 +320,14 @@ fn create_token(
         created_by,
         last_used_at: None,
         expires_at: match expires_in_days {
-            Some(0) => {
-                return Err(AdminError::Invalid(
-                    "expires_in_days must be positive".into(),
-                ));
+            Some(days @ 1..=MAX_TOKEN_DAYS) => {
+                Some(now.saturating_add(i64::from(days) * 86_400 * 1_000_000))
             }
-            Some(days) => Some(now + i64::from(days) * 86_400 * 1_000_000),
+            Some(_) => {
+                return Err(AdminError::Invalid(format!(
+                    "expires_in_days must be 1 to {MAX_TOKEN_DAYS} (ten years), or absent for a token that does not expire"
+                )));
+            }
             None => None,
         },
         revoked_at: None,

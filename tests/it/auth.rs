@@ -122,6 +122,37 @@ async fn tokens_are_scoped_listed_and_revoked_one_by_one() {
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // An expiry beyond ten years would once wrap to a time in the past.
+    for days in [0, 3_651, 110_000_000] {
+        let (status, body) = server
+            .post_json(
+                "/api/v1/tokens",
+                Some(&admin),
+                &json!({"name": "x", "scopes": ["read"], "expires_in_days": days}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{days}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("1 to 3650"),
+            "{body}"
+        );
+    }
+    let (status, body) = server
+        .post_json(
+            "/api/v1/tokens",
+            Some(&admin),
+            &json!({"name": "ten-years", "scopes": ["read"], "expires_in_days": 3_650}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let expires = body["info"]["expires_at"].as_str().unwrap();
+    assert!(
+        expires.starts_with("20") && expires.ends_with('Z'),
+        "{body}"
+    );
 
     let (status, one) = server
         .post_json(
