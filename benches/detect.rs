@@ -88,7 +88,8 @@ fn auth_log(path: &str) -> Vec<Event> {
     let mut events = Vec::new();
     let start = Instant::now();
     for chunk in &chunks {
-        let prepared = logs::prepare(chunk, &mut options, &memory, 0).expect("lines");
+        let prepared =
+            logs::prepare(chunk, &mut options, &memory, securify::now_micros()).expect("lines");
         events.extend(prepared.events);
     }
     let prepare = per_line(start.elapsed());

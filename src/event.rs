@@ -137,6 +137,30 @@ pub fn parse_timestamp(field: &'static str, text: &str) -> Result<i64, FieldErro
     Ok((parsed.unix_timestamp_nanos() / 1_000) as i64)
 }
 
+/// How far ahead of the receiving clock an event's time may be (clock skew), in µs.
+pub const MAX_CLOCK_SKEW_MICROS: i64 = 86_400_000_000;
+
+/// Parses the time of an event received at `received_at` (µs): RFC 3339, from 1970 to one day
+/// after `received_at`. Times outside that are refused: nothing happened before the epoch
+/// that this appliance watches, and an event from the future is a wrong clock or a forgery.
+pub fn parse_event_time(
+    field: &'static str,
+    text: &str,
+    received_at: i64,
+) -> Result<i64, FieldError> {
+    let micros = parse_timestamp(field, text)?;
+    if micros < 0 {
+        return Err(FieldError::new(field, "is before 1970-01-01T00:00:00Z"));
+    }
+    if micros > received_at.saturating_add(MAX_CLOCK_SKEW_MICROS) {
+        return Err(FieldError::new(
+            field,
+            "is more than a day after the time it was received (check the sender's clock)",
+        ));
+    }
+    Ok(micros)
+}
+
 /// Formats microseconds since the epoch as RFC 3339 in UTC, with microsecond precision when needed.
 #[must_use]
 pub fn format_timestamp(micros: i64) -> String {
@@ -228,6 +252,22 @@ mod tests {
         assert_eq!(format_timestamp(micros), "2023-10-27T10:00:00.123456Z");
         assert!(parse_timestamp("timestamp", "2023-10-27 10:00").is_err());
         assert!(parse_timestamp("timestamp", "yesterday").is_err());
+        let now = parse_timestamp("now", "2026-12-03T08:00:00Z").unwrap();
+        for (text, ok) in [
+            ("2026-12-03T08:00:00Z", true),
+            ("1970-01-01T00:00:00Z", true),
+            ("2026-12-04T07:59:59Z", true),
+            ("0000-01-01T00:00:00Z", false),
+            ("1969-12-31T23:59:59Z", false),
+            ("9999-12-31T23:59:59-23:59", false),
+            ("2026-12-04T08:00:01Z", false),
+        ] {
+            assert_eq!(
+                parse_event_time("timestamp", text, now).is_ok(),
+                ok,
+                "{text}"
+            );
+        }
     }
 
     #[test]

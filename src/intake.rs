@@ -355,7 +355,7 @@ mod tests {
     }
 
     fn prepare_batch(batch: &ImportBatch, memory: &LineMemory) -> Result<Prepared, IntakeError> {
-        prepare(Input::Batch(batch.clone()), memory, 0)
+        prepare(Input::Batch(batch.clone()), memory, crate::now_micros())
     }
 
     #[test]
@@ -389,10 +389,10 @@ mod tests {
             body: Bytes::from_static(text.as_bytes()),
             format: Format::Json,
         };
-        let refused = prepare(json(r#"{"timestamp":"bad"}"#), &miner, 0);
+        let refused = prepare(json(r#"{"timestamp":"bad"}"#), &miner, crate::now_micros());
         assert!(matches!(refused, Err(IntakeError::InvalidEvent(_))));
         let good = r#"{"timestamp":"2026-01-01T00:00:00Z","source_ip":"192.0.2.1","event_type":"LOGIN","username":"a","success":true}"#;
-        let single = prepare(json(good), &miner, 0).unwrap();
+        let single = prepare(json(good), &miner, crate::now_micros()).unwrap();
         assert!(single.single);
         assert_eq!((single.encoded.len(), single.receipt.lines), (1, 1));
         let array = format!(r#"[{good},{{"timestamp":"bad"}}]"#);
@@ -402,7 +402,7 @@ mod tests {
                 format: Format::Json,
             },
             &miner,
-            0,
+            crate::now_micros(),
         )
         .unwrap();
         assert!(!mixed.single);

@@ -194,7 +194,7 @@ fn build(wire: WireEvent<'_>, received_at: i64) -> Result<Event, FieldError> {
         }
         None => event::generate_event_id(),
     };
-    let timestamp = event::parse_timestamp("timestamp", &wire.timestamp)?;
+    let timestamp = event::parse_event_time("timestamp", &wire.timestamp, received_at)?;
     let source_ip = event::parse_ip("source_ip", &wire.source_ip)?;
     let event_type = event::normalise_event_type(&wire.event_type)?;
     event::check_name("username", &wire.username, event::MAX_NAME_LEN)?;
@@ -332,8 +332,11 @@ mod tests {
     /// Accepted event ids and (index, error) of rejected events.
     type Outcome = (Vec<String>, Vec<(usize, String)>);
 
+    /// When the bodies of these tests arrive (µs): 2026-01-01.
+    const NOW: i64 = 1_767_225_600_000_000;
+
     fn check(body: &str, format: Format) -> Result<Outcome, DecodeError> {
-        decode(body.as_bytes(), format, 0).map(|d| {
+        decode(body.as_bytes(), format, NOW).map(|d| {
             (
                 d.events.into_iter().map(|e| e.event_id).collect(),
                 d.rejected.into_iter().map(|r| (r.index, r.error)).collect(),
@@ -343,10 +346,10 @@ mod tests {
 
     #[test]
     fn single_array_and_ndjson_bodies_decode() {
-        let d = decode(GOOD.as_bytes(), Format::Json, 7).unwrap();
+        let d = decode(GOOD.as_bytes(), Format::Json, NOW).unwrap();
         assert!(d.single);
         assert_eq!(d.events[0].event_type, "LOGIN_ATTEMPT");
-        assert_eq!(d.events[0].received_at, 7);
+        assert_eq!(d.events[0].received_at, NOW);
         let array = format!("[{GOOD},{}]", GOOD.replace("e1", "e2"));
         assert_eq!(check(&array, Format::Json).unwrap().0, ["e1", "e2"]);
         let ndjson = format!("{GOOD}\n\n{}\n", GOOD.replace("e1", "e3"));
@@ -411,6 +414,14 @@ mod tests {
                 "\"just a string\"".to_string(),
                 "field `event`: expected a JSON object",
             ),
+            (
+                GOOD.replace("2023-10-27T10:00:00Z", "0000-01-01T00:00:00Z"),
+                "field `timestamp`: is before 1970",
+            ),
+            (
+                GOOD.replace("2023-10-27T10:00:00Z", "9999-12-31T23:59:59-23:59"),
+                "field `timestamp`: is more than a day after",
+            ),
         ];
         for (bad, expected) in cases {
             let body = format!("[{GOOD},{bad}]");
@@ -429,7 +440,7 @@ mod tests {
     #[test]
     fn ipv6_escapes_and_missing_ids_are_handled() {
         let body = r#"{"timestamp":"2023-10-27T10:00:00Z","source_ip":"2001:db8::1","event_type":"LOGIN","username":"j\u00fcrgen","success":true,"details":{"mfa":true}}"#;
-        let d = decode(body.as_bytes(), Format::Json, 0).unwrap();
+        let d = decode(body.as_bytes(), Format::Json, NOW).unwrap();
         let e = &d.events[0];
         assert_eq!(e.username.as_deref(), Some("jürgen"));
         assert_eq!(e.source_ip, "2001:db8::1".parse().ok());

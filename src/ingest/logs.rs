@@ -254,9 +254,12 @@ fn line_event(
     let event_id = line_id(options, line, framed.time, occurrence);
     let masked = super::parse::miner::mask_tokens(framed.message);
     let (template_id, _) = lock(&memory.miner).place(&masked);
+    // A time before 1970 or more than a day ahead is a wrong clock or a forgery: the line is
+    // kept, at the time it arrived.
     let timestamp = framed
         .time
         .and_then(|time| options.clock.resolve(time))
+        .filter(|&t| (0..=received_at.saturating_add(event::MAX_CLOCK_SKEW_MICROS)).contains(&t))
         .unwrap_or(received_at);
     if let Some(record) = parsed.record.as_mut() {
         lock(&memory.connections).follow(framed, options.host.as_deref(), timestamp, record);
@@ -325,7 +328,8 @@ mod tests {
              {long}\n"
         );
         let miner = LineMemory::default();
-        let prepared = prepare(&body, &mut options(), &miner, 42).unwrap();
+        let now = crate::now_micros();
+        let prepared = prepare(&body, &mut options(), &miner, now).unwrap();
         assert_eq!(prepared.events.len(), 4);
         assert_eq!(prepared.unparsed, 2);
         let failed = &prepared.events[0];
@@ -350,7 +354,7 @@ mod tests {
         );
         // A bare line: received time, the default host, the same template as the framed one.
         let bare = &prepared.events[2];
-        assert_eq!((bare.timestamp, bare.host.as_deref()), (42, Some("edge1")));
+        assert_eq!((bare.timestamp, bare.host.as_deref()), (now, Some("edge1")));
         assert_eq!(bare.template_id, failed.template_id);
         let unparsed = &prepared.events[1];
         assert_eq!(unparsed.event_type, UNPARSED);
@@ -383,6 +387,18 @@ mod tests {
         elsewhere.host = Some("edge2".into());
         let other = prepare(body, &mut elsewhere, &miner, 4).unwrap();
         assert_ne!(other.events[0].event_id, first.events[0].event_id);
+    }
+
+    #[test]
+    fn a_line_from_before_1970_or_the_future_is_kept_at_its_arrival() {
+        let now = crate::now_micros();
+        let body = "9999-12-31T23:59:59-23:59 srv01 sshd[7]: Failed password for root from 203.0.113.9 port 1 ssh2\n\
+                    1969-12-31T23:59:59Z srv01 sshd[8]: Failed password for root from 203.0.113.9 port 2 ssh2\n\
+                    2026-03-02T00:00:03Z srv01 sshd[9]: Failed password for root from 203.0.113.9 port 3 ssh2\n";
+        let prepared = prepare(body, &mut options(), &LineMemory::default(), now).unwrap();
+        let times: Vec<i64> = prepared.events.iter().map(|e| e.timestamp).collect();
+        assert_eq!(times[..2], [now, now]);
+        assert_eq!(event::format_timestamp(times[2]), "2026-03-02T00:00:03Z");
     }
 
     #[test]
