@@ -276,7 +276,17 @@ fn line_event(
         target: record.and_then(|r| r.target.as_deref()),
         truncated,
     };
-    let name = |text: &str| bounded(text, event::MAX_NAME_LEN);
+    // Names are what `/ingest` accepts: no control characters (the line itself keeps them).
+    let name = |text: &str| {
+        let kept = bounded(text, event::MAX_NAME_LEN);
+        if kept.contains(char::is_control) {
+            kept.chars()
+                .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+                .collect()
+        } else {
+            kept
+        }
+    };
     Event {
         event_id,
         timestamp,
@@ -399,6 +409,17 @@ mod tests {
         let times: Vec<i64> = prepared.events.iter().map(|e| e.timestamp).collect();
         assert_eq!(times[..2], [now, now]);
         assert_eq!(event::format_timestamp(times[2]), "2026-03-02T00:00:03Z");
+    }
+
+    #[test]
+    fn names_hold_no_control_characters() {
+        let body = "Mar  2 00:00:03 srv01 sshd[7]: Invalid user a\u{0}b\u{1b}[31m from 203.0.113.9 port 1\n";
+        let prepared = prepare(body, &mut options(), &LineMemory::default(), 1).unwrap();
+        let event = &prepared.events[0];
+        let user = event.username.as_deref().unwrap();
+        assert_eq!(user, "a\u{fffd}b\u{fffd}[31m");
+        assert!(event::check_name("username", user, event::MAX_NAME_LEN).is_ok());
+        assert!(event.raw.as_deref().unwrap().contains('\u{0}'));
     }
 
     #[test]
