@@ -8,7 +8,7 @@ use std::io::{BufRead, Write};
 
 use serde_json::{Map, Value, json};
 
-use crate::ingest::parse::connections::Connections;
+use crate::ingest::parse::connections::{self, Connections};
 use crate::ingest::parse::{self, LineClock, Outcome, miner::Miner};
 
 /// How many lines were read and how many a rule understood.
@@ -78,8 +78,8 @@ fn explain_line(
         .template(placed.template_id)
         .map(parse::miner::Template::text);
     let at = framed.time.and_then(|t| clock.resolve(t));
-    if let Some(record) = parsed.record.as_mut() {
-        connections.follow(framed, None, at.unwrap_or(0), record);
+    if let (Some(record), Some(key)) = (parsed.record.as_mut(), connections::key_of(framed, None)) {
+        connections.follow(key, at.unwrap_or(0), record);
     }
     let time = at.map(crate::event::format_timestamp);
     let mut object = Map::new();

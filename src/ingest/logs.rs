@@ -9,7 +9,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use serde::Serialize;
 
-use super::parse::connections::Connections;
+use super::parse::connections::{self, Connections};
 use super::parse::miner::{Miner, Template};
 use super::parse::{self, LineClock, LineTime, Outcome};
 use crate::event::{self, Event};
@@ -261,8 +261,11 @@ fn line_event(
         .and_then(|time| options.clock.resolve(time))
         .filter(|&t| (0..=received_at.saturating_add(event::MAX_CLOCK_SKEW_MICROS)).contains(&t))
         .unwrap_or(received_at);
-    if let Some(record) = parsed.record.as_mut() {
-        lock(&memory.connections).follow(framed, options.host.as_deref(), timestamp, record);
+    if let (Some(record), Some(key)) = (
+        parsed.record.as_mut(),
+        connections::key_of(framed, options.host.as_deref()),
+    ) {
+        lock(&memory.connections).follow(key, timestamp, record);
     }
     let record = parsed.record.as_ref();
     let details = Details {

@@ -49,6 +49,21 @@ pub const IDLE_MICROS: i64 = 15 * 60 * 1_000_000;
 /// Host (hashed) and process id.
 type Key = (u64, u32);
 
+/// Which connection a line belongs to; see [`key_of`].
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionKey(Key);
+
+/// The connection of the line `framed`: sshd lines with a process id only, on the line's host
+/// or else `default_host`. Lines of other programs, or without a pid, belong to none.
+#[must_use]
+pub fn key_of(framed: &Framed<'_>, default_host: Option<&str>) -> Option<ConnectionKey> {
+    let pid = framed
+        .pid
+        .filter(|_| framed.program.is_some_and(super::auth::is_sshd))?;
+    let host = rustc_hash::FxBuildHasher.hash_one(framed.host.or(default_host).unwrap_or(""));
+    Some(ConnectionKey((host, pid)))
+}
+
 #[derive(Debug, Default)]
 struct Connection {
     /// Which start of this key it is, to tell stale entries of the eviction order apart.
@@ -98,24 +113,9 @@ impl Connections {
         self.open.is_empty()
     }
 
-    /// Reads `record`, from the line `framed` logged at `at` (µs), as part of its connection:
-    /// sshd lines with a process id only, on the line's host or else `default_host`.
-    pub fn follow(
-        &mut self,
-        framed: &Framed<'_>,
-        default_host: Option<&str>,
-        at: i64,
-        record: &mut AuthRecord,
-    ) {
-        let is_sshd = framed
-            .program
-            .map(|p| p.rsplit('/').next().unwrap_or(p))
-            .is_some_and(|p| matches!(p, "sshd" | "sshd-session"));
-        let Some(pid) = framed.pid.filter(|_| is_sshd) else {
-            return;
-        };
-        let host = rustc_hash::FxBuildHasher.hash_one(framed.host.or(default_host).unwrap_or(""));
-        let connection = self.connection((host, pid), at, record);
+    /// Reads `record`, from a line logged at `at` (µs), as part of the connection `key`.
+    pub fn follow(&mut self, key: ConnectionKey, at: i64, record: &mut AuthRecord) {
+        let connection = self.connection(key.0, at, record);
         account(connection, record);
     }
 
@@ -295,7 +295,9 @@ mod tests {
                     .time
                     .and_then(|t| t.resolve(2026, time::UtcOffset::UTC))
                     .expect(line);
-                connections.follow(&parsed.framed, None, at, &mut record);
+                if let Some(key) = key_of(&parsed.framed, None) {
+                    connections.follow(key, at, &mut record);
+                }
                 let client = record
                     .source_ip
                     .map(|ip| ip.to_string())
@@ -478,9 +480,10 @@ mod tests {
             let text = line(pid);
             let parsed = parse_line(&text);
             let mut record = parsed.record.unwrap();
-            connections.follow(&parsed.framed, None, 0, &mut record);
+            let key = key_of(&parsed.framed, None).unwrap();
+            connections.follow(key, 0, &mut record);
             // The same process again, as a new connection: the order must not grow unbounded.
-            connections.follow(&parsed.framed, None, 0, &mut record);
+            connections.follow(key, 0, &mut record);
         }
         assert_eq!(connections.len(), CAPACITY);
         assert!(connections.order.len() <= 2 * CAPACITY + 1);

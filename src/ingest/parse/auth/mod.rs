@@ -189,7 +189,7 @@ pub fn parse(program: Option<&str>, message: &str) -> Option<AuthRecord> {
     }
     let program = program.map(|p| p.rsplit('/').next().unwrap_or(p));
     let rules: &[Rule] = match program {
-        Some("sshd" | "sshd-session") => &[SSHD, PAM],
+        Some(p) if is_sshd(p) => &[SSHD, PAM],
         Some("sudo") => &[SUDO, PAM],
         Some("su") => &[SU, PAM],
         Some(
@@ -208,6 +208,15 @@ pub fn parse(program: Option<&str>, message: &str) -> Option<AuthRecord> {
             record
         })
     })
+}
+
+/// Whether `program` (a name or a path) is sshd, under either name it logs as.
+#[must_use]
+pub fn is_sshd(program: &str) -> bool {
+    matches!(
+        program.rsplit('/').next().unwrap_or(program),
+        "sshd" | "sshd-session"
+    )
 }
 
 /// The message without the `[ID 800047 auth.info] ` that Solaris and illumos put first.
