@@ -1,14 +1,14 @@
 //! Sessions of API users: log in (the attempt is recorded as an event like any service's
 //! login), refresh, log out, and who the caller is.
 
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use super::dto::{LoginReply, LoginRequest, MeReply, RefreshRequest, UserSummary};
 use super::error::ApiError;
-use super::extract::{Caller, JsonBody};
+use super::extract::{Caller, JsonBody, LoginAdmitted};
 use crate::auth::jwt::Purpose;
 use crate::auth::{AuthError, Grant, Principal};
 use crate::state::AppState;
@@ -39,19 +39,13 @@ fn login_reply(grant: Grant) -> Result<Json<LoginReply>, ApiError> {
 
 async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    LoginAdmitted(client): LoginAdmitted,
     JsonBody(request): JsonBody<LoginRequest>,
 ) -> Result<Json<LoginReply>, ApiError> {
     let auth = state.auth.clone();
-    let client = peer.ip();
     let username = request.username.clone();
     let result = tokio::task::spawn_blocking(move || {
-        auth.login(
-            &request.username,
-            &request.password,
-            Purpose::ApiAccess,
-            Some(client),
-        )
+        auth.login(&request.username, &request.password, Purpose::ApiAccess)
     })
     .await
     .map_err(|e| ApiError::internal(&e))?;

@@ -62,6 +62,24 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// A login its client's address may try now (see `Auth::admit`). A throttled client is
+/// answered 429 before its body is read.
+pub struct LoginAdmitted(pub std::net::IpAddr);
+
+impl FromRequestParts<AppState> for LoginAdmitted {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let axum::extract::ConnectInfo(peer) = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .copied()
+            .ok_or_else(|| ApiError::internal(&"request without a client address"))?;
+        state.auth.admit(peer.ip())?;
+        Ok(Self(peer.ip()))
+    }
+}
+
 /// The password of an HTTP Basic credential (`base64(user:password)`); the user is ignored.
 fn basic_password(encoded: &str) -> Option<String> {
     use base64::Engine;
@@ -86,7 +104,7 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-/// The raw body, with an over-limit body turned into our 413.
+/// The raw body (its size and time limits are the gate's, in `app::body`).
 pub struct RawBody(pub Bytes);
 
 impl FromRequest<AppState> for RawBody {
@@ -100,16 +118,10 @@ impl FromRequest<AppState> for RawBody {
     }
 }
 
-fn body_error(rejection: &BytesRejection) -> ApiError {
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "request body exceeds the configured max_body_bytes",
-        )
-    } else {
-        ApiError::invalid_request("could not read the request body")
-    }
+/// A body that could not be read: too large or too slow bodies are answered by the gate in
+/// `app::body`, which replaces this reply.
+fn body_error(_: &BytesRejection) -> ApiError {
+    ApiError::invalid_request("could not read the request body")
 }
 
 /// A JSON request body of type `T`; requires `Content-Type: application/json`.

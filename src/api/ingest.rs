@@ -21,10 +21,13 @@ use crate::ingest::parse::{self, LineClock};
 use crate::intake::Input;
 use crate::state::AppState;
 
+/// The routes that take bulk data, up to `max_body_bytes`.
+pub const BULK_PATHS: [&str; 2] = ["/ingest", "/api/v1/logs"];
+
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/ingest", post(ingest))
-        .route("/api/v1/logs", post(ingest_logs))
+        .route(BULK_PATHS[0], post(ingest))
+        .route(BULK_PATHS[1], post(ingest_logs))
 }
 
 /// `POST /ingest`: one JSON event, an array of them, or NDJSON.

@@ -1,5 +1,5 @@
 //! The HTTP surface put together: the API's and the pages' routes, JSON or HTML fallbacks, the
-//! body limit, security headers on every response, and the count of requests in flight that
+//! body limits, security headers on every response, and the count of requests in flight that
 //! graceful shutdown waits for.
 
 use std::sync::Arc;
@@ -10,6 +10,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 
+use super::body::{self, BodyLimits};
 use crate::api::error::ApiError;
 use crate::state::AppState;
 use crate::{api, web};
@@ -17,12 +18,18 @@ use crate::{api, web};
 /// The whole HTTP surface: API, pages, JSON or HTML fallbacks, limits and security headers.
 /// `in_flight` counts the requests being handled, for shutdown.
 pub(super) fn router(state: AppState, in_flight: Arc<AtomicUsize>) -> Router {
-    let body_limit = state.settings.max_body_bytes;
+    let limits = Arc::new(BodyLimits {
+        max_body_bytes: state.settings.max_body_bytes,
+        timeout: state.settings.request_body_timeout,
+        bulk: api::takes_bulk_body,
+    });
     api::router()
         .merge(web::router())
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(body_limit))
+        // The gate enforces the limits, per route.
+        .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn_with_state(limits, body::gate))
         .layer(axum::middleware::map_response(security_headers))
         .layer(axum::middleware::from_fn(
             move |request: axum::extract::Request, next: axum::middleware::Next| {
@@ -55,7 +62,7 @@ impl Drop for InFlight {
 
 async fn fallback(uri: Uri) -> Response {
     let path = uri.path();
-    if path.starts_with("/api/") || path == "/ingest" {
+    if api::is_api_path(path) {
         ApiError::not_found(format!("no endpoint at {path}")).into_response()
     } else {
         web::not_found()

@@ -10,7 +10,9 @@
 //! admin socket ([`admin_socket`]) and the syslog listener ([`syslog`]).
 
 mod admin_socket;
+mod body;
 mod http;
+pub mod serve;
 pub mod syslog;
 
 use std::future::Future;
@@ -22,8 +24,6 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use axum_server::Handle;
-use axum_server::tls_rustls::RustlsConfig;
 use tokio::net::UnixListener;
 use tokio::sync::watch;
 
@@ -203,30 +203,37 @@ impl App {
         ));
         let upkeep_task = tokio::spawn(upkeep(state.clone(), stop_rx));
 
-        let handle = Handle::new();
-        // A client must finish its request head in time, on a new connection and on every
-        // later request: otherwise a few slow clients could hold every connection open.
-        let header_timeout = state.settings.request_header_timeout;
-        let mut server = axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls))?
-            .handle(handle.clone())
-            .first_request_timeout(header_timeout);
-        server
-            .http_builder()
-            .http1()
-            .header_read_timeout(Some(header_timeout));
+        // A client must finish its TLS handshake and request head in time, on a new connection
+        // and on every later request: otherwise a few slow clients could hold every connection.
+        let limits = serve::Limits {
+            max_connections: state.settings.max_connections,
+            max_per_address: state.settings.max_connections_per_address,
+            header_timeout: state.settings.request_header_timeout,
+        }
+        .fitted_to_descriptors();
+        let ledger = serve::Ledger::new(limits);
         let in_flight = Arc::new(AtomicUsize::new(0));
-        let server = server.serve(
-            http::router(state.clone(), Arc::clone(&in_flight))
-                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        );
-        let server = tokio::spawn(server);
+        let (drain_tx, drain_rx) = watch::channel(false);
+        let (close_tx, close_rx) = watch::channel(false);
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let server = tokio::spawn(serve::accept(
+            listener,
+            tokio_rustls::TlsAcceptor::from(tls),
+            http::router(state.clone(), Arc::clone(&in_flight)),
+            ledger,
+            serve::Stop {
+                drain: drain_rx.clone(),
+                close: close_rx,
+            },
+        ));
         if let Some(path) = &state.settings.addr_file {
             write_addr_file(path, addr)?;
         }
 
         shutdown.await;
         tracing::info!("shutting down: no new connections, finishing in-flight requests");
-        handle.graceful_shutdown(Some(GRACE_PERIOD));
+        let _ = drain_tx.send(true);
+        server.await.context("server task")?;
         // Idle keep-alive connections (an HTTP/2 client that never hangs up, a dashboard tab)
         // would hold the shutdown for the whole grace period; once no request is in flight
         // there is nothing left to finish, so the remaining connections are closed.
@@ -234,8 +241,7 @@ impl App {
         while in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        handle.shutdown();
-        server.await.context("server task")??;
+        let _ = close_tx.send(true);
         let _ = stop_tx.send(true);
         let _ = admin_task.await;
         let _ = upkeep_task.await;

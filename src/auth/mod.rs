@@ -164,25 +164,24 @@ impl Auth {
         })
     }
 
-    /// Checks a user name and password and opens a session. Slow (argon2): call it off the
-    /// async executor.
-    ///
-    /// `client` is the address the attempt comes from: beyond its allowance the attempt is
-    /// [`AuthError::Throttled`] before any password is checked. A locked-out account fails
-    /// like a wrong password (see [`guard`]).
+    /// Takes one login attempt from `address`'s allowance (see [`guard`]): called before the
+    /// request's body is read, so that a throttled client costs nothing.
+    pub fn admit(&self, address: std::net::IpAddr) -> Result<(), AuthError> {
+        self.guard
+            .admit(address, std::time::Instant::now())
+            .map_err(AuthError::Throttled)
+    }
+
+    /// Checks a user name and password and opens a session, for a client [`Auth::admit`] let
+    /// in. Slow (argon2): call it off the async executor. A locked-out account fails like a
+    /// wrong password (see [`guard`]).
     pub fn login(
         &self,
         username: &str,
         password: &str,
         purpose: Purpose,
-        client: Option<std::net::IpAddr>,
     ) -> Result<Grant, AuthError> {
         let now = std::time::Instant::now();
-        if let Some(address) = client {
-            self.guard
-                .admit(address, now)
-                .map_err(AuthError::Throttled)?;
-        }
         let locked = self.guard.is_locked(username, now);
         let user = self.store.get_user(username)?;
         let hash = user

@@ -3,9 +3,10 @@
 use std::collections::HashMap;
 
 use askama::Template;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, Form, State};
+use axum::extract::{ConnectInfo, Form, FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::HeaderValue;
 use axum::http::header::{RETRY_AFTER, SET_COOKIE};
 use axum::http::{HeaderMap, StatusCode};
@@ -66,9 +67,45 @@ pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response
     }
 }
 
+/// A login its client's address may try now. A throttled client is answered before its body
+/// is read.
+pub struct Admitted(IpAddr);
+
+impl FromRequestParts<AppState> for Admitted {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let ConnectInfo(peer) = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .copied()
+            .ok_or_else(|| internal(&"request without a client address"))?;
+        match state.auth.admit(peer.ip()) {
+            Ok(()) => Ok(Self(peer.ip())),
+            Err(AuthError::Throttled(wait)) => {
+                tracing::info!(client = %peer.ip(), "dashboard login throttled");
+                let seconds = wait.as_secs().max(1);
+                let mut response = login_form(
+                    state,
+                    String::new(),
+                    Some(format!(
+                        "Too many login attempts from your address. Try again in {seconds} seconds."
+                    )),
+                    StatusCode::TOO_MANY_REQUESTS,
+                );
+                response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from(seconds));
+                Err(response)
+            }
+            Err(e) => Err(internal(&e)),
+        }
+    }
+}
+
 pub async fn submit(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Admitted(client): Admitted,
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
@@ -85,11 +122,9 @@ pub async fn submit(
     }
     let auth = state.auth.clone();
     let name = username.clone();
-    let client = peer.ip();
-    let result = tokio::task::spawn_blocking(move || {
-        auth.login(&name, &password, Purpose::WebSession, Some(client))
-    })
-    .await;
+    let result =
+        tokio::task::spawn_blocking(move || auth.login(&name, &password, Purpose::WebSession))
+            .await;
     match &result {
         Ok(Ok(_)) => state.record_own_login(client, &username, true, "dashboard"),
         Ok(Err(AuthError::Invalid)) => {
@@ -113,22 +148,6 @@ pub async fn submit(
             response
         }
         Ok(Err(AuthError::Storage(e))) => internal(&e),
-        Ok(Err(AuthError::Throttled(wait))) => {
-            tracing::info!(client = %client, "dashboard login throttled");
-            let seconds = wait.as_secs().max(1);
-            let mut response = login_form(
-                &state,
-                username,
-                Some(format!(
-                    "Too many login attempts from your address. Try again in {seconds} seconds."
-                )),
-                StatusCode::TOO_MANY_REQUESTS,
-            );
-            response
-                .headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from(seconds));
-            response
-        }
         Ok(Err(_)) => {
             tracing::info!(user = %username, "dashboard login failed");
             login_form(

@@ -257,6 +257,12 @@ fn internal(cause: &dyn std::fmt::Debug) -> Response {
     (StatusCode::INTERNAL_SERVER_ERROR, Html(html)).into_response()
 }
 
+/// An error page without navigation, for answers made before a handler runs.
+#[must_use]
+pub fn plain_error(status: StatusCode, title: &str, message: &str) -> Response {
+    error_page(status, title, message, None)
+}
+
 /// The HTML page for an unknown path.
 #[must_use]
 pub fn not_found() -> Response {
