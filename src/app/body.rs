@@ -198,7 +198,10 @@ pub async fn gate(State(limits): State<Arc<BodyLimits>>, request: Request, next:
     } else {
         let request = Request::from_parts(parts, Body::new(Gated(Arc::clone(&shared))));
         let response = next.run(request).await;
-        let outcome = shared.lock().unwrap_or_else(PoisonError::into_inner).outcome;
+        let outcome = shared
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .outcome;
         if outcome == Outcome::Reading {
             response
         } else {

@@ -91,8 +91,9 @@ struct Activity {
 
 impl Activity {
     fn idle_for(&self, now_ms: u64) -> Option<Duration> {
-        (self.busy.load(Ordering::Acquire) == 0 && !self.upgraded.load(Ordering::Acquire))
-            .then(|| Duration::from_millis(now_ms.saturating_sub(self.last.load(Ordering::Acquire))))
+        (self.busy.load(Ordering::Acquire) == 0 && !self.upgraded.load(Ordering::Acquire)).then(
+            || Duration::from_millis(now_ms.saturating_sub(self.last.load(Ordering::Acquire))),
+        )
     }
 }
 
@@ -192,8 +193,7 @@ impl Ledger {
     fn admit(self: &Arc<Self>, address: IpAddr) -> Option<Ticket> {
         let now_ms = self.now_ms();
         let mut places = self.lock();
-        if places.per_address.get(&address).copied().unwrap_or(0) >= self.limits.max_per_address
-        {
+        if places.per_address.get(&address).copied().unwrap_or(0) >= self.limits.max_per_address {
             if !places.shed(now_ms, |place| place.address == address) {
                 self.refused.fetch_add(1, Ordering::Relaxed);
                 return None;
@@ -337,10 +337,7 @@ pub async fn accept(
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
-                let placed = Placed {
-                    stream,
-                    ticket,
-                };
+                let placed = Placed { stream, ticket };
                 tokio::spawn(connection(
                     placed,
                     peer,

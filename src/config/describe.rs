@@ -41,6 +41,8 @@ fn detection_rows(settings: &Settings) -> Vec<(&'static str, String)> {
         ),
     ]
 }
+
+/// The effective configuration as TOML-like lines with their sources; secrets never appear.
 #[must_use]
 pub fn describe(settings: &Settings) -> String {
     let source = |name: &str| {

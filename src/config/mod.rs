@@ -144,10 +144,12 @@ impl Options {
         self.merge_over(file).validate(sources)
     }
 
-
     fn validate(self, sources: Vec<(&'static str, &'static str)>) -> Result<Settings, ConfigError> {
         let invalid = |msg: &str| Err(ConfigError::Invalid(msg.to_string()));
         let (rules, blocklist_allow, blocklist_ttl) = self.detection()?;
+        let (max_connections, max_connections_per_address) = self.connections()?;
+        let allow_insecure = self.allow_insecure_secret_files.unwrap_or(false);
+        let admin_password = self.admin_password(allow_insecure)?;
         let data_dir = self
             .data_dir
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
@@ -170,39 +172,10 @@ impl Options {
             return invalid("max_body_bytes must be between 1024 and 1073741824");
         }
         let index_memory_mb = index_memory_mb(self.index_memory_mb)?;
-        let max_connections = self.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS);
-        if !(1..=1 << 20).contains(&max_connections) {
-            return invalid("max_connections must be between 1 and 1048576");
-        }
-        let max_connections_per_address = self
-            .max_connections_per_address
-            .unwrap_or(DEFAULT_MAX_CONNECTIONS_PER_ADDRESS);
-        if !(1..=max_connections).contains(&max_connections_per_address) {
-            return invalid("max_connections_per_address must be between 1 and max_connections");
-        }
         let cache_mb = self.cache_mb.unwrap_or(DEFAULT_CACHE_MB);
         if !(1..=1 << 20).contains(&cache_mb) {
             return invalid("cache_mb must be between 1 and 1048576");
         }
-        let ttl = |value: Option<u64>, default: u64, name: &str| -> Result<Duration, ConfigError> {
-            match value.unwrap_or(default) {
-                0 => Err(ConfigError::Invalid(format!("{name} must be positive"))),
-                secs => Ok(Duration::from_secs(secs)),
-            }
-        };
-        let allow_insecure = self.allow_insecure_secret_files.unwrap_or(false);
-        let admin_password = match (
-            env_secret("SECURIFY_ADMIN_PASSWORD"),
-            &self.admin_password_file,
-        ) {
-            (Some(value), _) => Some(value),
-            (None, Some(path)) => Some(
-                keys::read_secret_file(path, allow_insecure)?
-                    .trim_end()
-                    .to_string(),
-            ),
-            (None, None) => None,
-        };
         Ok(Settings {
             master_key: SecretSource {
                 what: "master key",
@@ -263,6 +236,44 @@ impl Options {
             sources,
         })
     }
+
+    /// The first admin's password, from the environment or its file.
+    fn admin_password(&self, allow_insecure: bool) -> Result<Option<String>, ConfigError> {
+        Ok(
+            match (
+                env_secret("SECURIFY_ADMIN_PASSWORD"),
+                &self.admin_password_file,
+            ) {
+                (Some(value), _) => Some(value),
+                (None, Some(path)) => Some(
+                    keys::read_secret_file(path, allow_insecure)?
+                        .trim_end()
+                        .to_string(),
+                ),
+                (None, None) => None,
+            },
+        )
+    }
+
+    /// The connection allowances, in all and per address.
+    fn connections(&self) -> Result<(usize, usize), ConfigError> {
+        let total = self.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS);
+        if !(1..=1 << 20).contains(&total) {
+            return Err(ConfigError::Invalid(
+                "max_connections must be between 1 and 1048576".into(),
+            ));
+        }
+        let per_address = self
+            .max_connections_per_address
+            .unwrap_or(DEFAULT_MAX_CONNECTIONS_PER_ADDRESS);
+        if !(1..=total).contains(&per_address) {
+            return Err(ConfigError::Invalid(
+                "max_connections_per_address must be between 1 and max_connections".into(),
+            ));
+        }
+        Ok((total, per_address))
+    }
+
     /// The detection rules (the file's or the built-in ones), the blocklist's allow-list and
     /// how long an address stays listed.
     fn detection(&self) -> Result<(Vec<Rule>, Vec<IpNetwork>, Duration), ConfigError> {
@@ -322,6 +333,14 @@ impl Options {
     }
 }
 
+/// A positive number of seconds, `default` when unset.
+fn ttl(value: Option<u64>, default: u64, name: &str) -> Result<Duration, ConfigError> {
+    match value.unwrap_or(default) {
+        0 => Err(ConfigError::Invalid(format!("{name} must be positive"))),
+        secs => Ok(Duration::from_secs(secs)),
+    }
+}
+
 fn env_secret(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
@@ -352,8 +371,6 @@ fn index_memory_mb(value: Option<usize>) -> Result<usize, ConfigError> {
         ))
     }
 }
-
-/// The effective configuration as TOML-like lines with their sources; secrets never appear.
 
 #[cfg(test)]
 mod tests {

@@ -208,7 +208,6 @@ pub const OPTION_NAMES: [&str; 26] = [
     "allow_insecure_secret_files",
 ];
 
-
 impl Options {
     /// Fills every unset value of `self` from `lower`.
     pub(super) fn merge_over(self, lower: Options) -> Options {

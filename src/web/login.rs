@@ -6,9 +6,9 @@ use askama::Template;
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, Form, FromRequestParts, State};
-use axum::http::request::Parts;
 use axum::http::HeaderValue;
 use axum::http::header::{RETRY_AFTER, SET_COOKIE};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 

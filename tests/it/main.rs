@@ -11,6 +11,7 @@ mod browser;
 mod cli;
 mod common;
 mod crash;
+mod limits;
 mod logs;
 mod pages;
 mod search;

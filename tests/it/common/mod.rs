@@ -423,3 +423,27 @@ pub async fn websocket(
         .map(|(stream, _)| stream)
         .map_err(|e| e.to_string())
 }
+
+/// A TLS connection to the test server from the loopback address `source` (any of
+/// 127.0.0.0/8), trusting only the server's certificate.
+pub async fn tls_from(
+    server: &TestServer,
+    source: std::net::Ipv4Addr,
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+
+    let cert = CertificateDer::from_pem_file(server.root.join("data/tls/cert.pem"))
+        .map_err(std::io::Error::other)?;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert).map_err(std::io::Error::other)?;
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::from((source, 0)))?;
+    let tcp = socket.connect(server.addr).await?;
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(ServerName::from(server.addr.ip()), tcp)
+        .await
+}
