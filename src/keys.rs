@@ -197,6 +197,52 @@ pub fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), KeyError> 
 }
 
 /// Creates a directory (and parents) that only its owner can enter, leaving existing ones alone.
+/// Makes every file and directory this process creates from now on private to its user
+/// (umask 077): the search index and anything else written by a library included.
+pub fn private_files() {
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+}
+
+/// Takes group and other permissions off everything in the data directory `root` that has
+/// them (a directory made by an earlier version, or copied with a loose umask), saying what
+/// it changed. Symbolic links are left alone, and the walk stops [`TIGHTEN_DEPTH`] levels down.
+pub fn tighten_data_dir(root: &Path) -> std::io::Result<usize> {
+    let mut changed = Vec::new();
+    tighten(root, 0, &mut changed)?;
+    if let Some(first) = changed.first() {
+        tracing::warn!(
+            count = changed.len(),
+            first = %first.display(),
+            "the data directory was readable by other users: group and other permissions removed"
+        );
+    }
+    Ok(changed.len())
+}
+
+const TIGHTEN_DEPTH: usize = 4;
+
+fn tighten(
+    path: &Path,
+    depth: usize,
+    changed: &mut Vec<std::path::PathBuf>,
+) -> std::io::Result<()> {
+    let meta = fs::symlink_metadata(path)?;
+    if meta.file_type().is_symlink() {
+        return Ok(());
+    }
+    let mode = meta.permissions().mode();
+    if mode & 0o077 != 0 {
+        fs::set_permissions(path, fs::Permissions::from_mode(mode & 0o700))?;
+        changed.push(path.to_path_buf());
+    }
+    if meta.is_dir() && depth < TIGHTEN_DEPTH {
+        for entry in fs::read_dir(path)? {
+            tighten(&entry?.path(), depth + 1, changed)?;
+        }
+    }
+    Ok(())
+}
+
 pub fn create_private_dir(path: &Path) -> std::io::Result<()> {
     if path.as_os_str().is_empty() || path.is_dir() {
         return Ok(());

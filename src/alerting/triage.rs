@@ -78,6 +78,14 @@ pub fn raise(
             "block: only an alert on an address (entity_type ip) can block".into(),
         ));
     }
+    if alert.block
+        && let Ok(ip) = entity.parse::<std::net::IpAddr>()
+        && let Some(kind) = never_blocked(ip)
+    {
+        return Err(bad(format!(
+            "block: {ip} is {kind} address, which is never put on the blocklist"
+        )));
+    }
     if alert.evidence.len() > MAX_ALERT_EVIDENCE {
         return Err(bad(format!(
             "evidence: at most {MAX_ALERT_EVIDENCE} event ids"
@@ -172,7 +180,29 @@ pub fn parse_network(text: &str) -> Result<IpNetwork, String> {
     IpNetwork::new(network.network(), network.prefix()).map_err(|e| e.to_string())
 }
 
-/// Adds a network to the allow-list kept in the store.
+/// Why `ip` can never be blocked (the appliance itself, or no single host), if it cannot.
+fn never_blocked(ip: std::net::IpAddr) -> Option<&'static str> {
+    let ip = match ip {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
+        v4 @ std::net::IpAddr::V4(_) => v4,
+    };
+    if ip.is_loopback() {
+        Some("a loopback")
+    } else if ip.is_unspecified() {
+        Some("the unspecified")
+    } else if ip.is_multicast() || ip == std::net::IpAddr::from([255, 255, 255, 255]) {
+        Some("a multicast or broadcast")
+    } else {
+        None
+    }
+}
+
+/// The widest networks an analyst may allow-list (wider ones belong in `blocklist_allow`).
+const WIDEST_ALLOWED_V4: u8 = 8;
+const WIDEST_ALLOWED_V6: u8 = 32;
+
+/// Adds a network to the allow-list kept in the store. Networks wider than a /8 (IPv6: /32)
+/// are refused: one entry would switch the blocklist off for much of the Internet.
 pub fn allow(
     store: &Store,
     network: &str,
@@ -181,6 +211,17 @@ pub fn allow(
     now: i64,
 ) -> Result<AllowEntry, TriageError> {
     let network = parse_network(network).map_err(TriageError::Invalid)?;
+    let widest = if network.is_ipv4() {
+        WIDEST_ALLOWED_V4
+    } else {
+        WIDEST_ALLOWED_V6
+    };
+    if network.prefix() < widest {
+        return Err(TriageError::Invalid(format!(
+            "network: {network} is wider than a /{widest}, the widest the allow-list takes; \
+             wider networks belong in blocklist_allow of the configuration"
+        )));
+    }
     event::check_text("note", note, 1024).map_err(|e| TriageError::Invalid(e.to_string()))?;
     let entry = AllowEntry {
         network: network.to_string(),

@@ -18,7 +18,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -168,8 +168,8 @@ impl http_body::Body for Gated {
     }
 }
 
-/// Middleware: the limits above on every request.
-pub async fn gate(State(limits): State<Arc<BodyLimits>>, request: Request, next: Next) -> Response {
+/// The limits above, on a request on its way to `next`.
+pub async fn gate(limits: &BodyLimits, request: Request, next: Next) -> Response {
     let path = request.uri().path().to_string();
     let limit = limits.for_path(&path);
     let setting = (limits.bulk)(&path).then_some("max_body_bytes");
@@ -178,6 +178,10 @@ pub async fn gate(State(limits): State<Arc<BodyLimits>>, request: Request, next:
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    if request.body().is_end_stream() {
+        // Nothing to limit, time or drain (most GETs).
+        return next.run(request).await;
+    }
     let (parts, body) = request.into_parts();
     let started = Instant::now();
     let shared = Arc::new(Mutex::new(Gate {

@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, HeaderValue, Uri, header};
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::body::{self, BodyLimits};
@@ -18,30 +20,41 @@ use crate::{api, web};
 /// The whole HTTP surface: API, pages, JSON or HTML fallbacks, limits and security headers.
 /// `in_flight` counts the requests being handled, for shutdown.
 pub(super) fn router(state: AppState, in_flight: Arc<AtomicUsize>) -> Router {
-    let limits = Arc::new(BodyLimits {
-        max_body_bytes: state.settings.max_body_bytes,
-        timeout: state.settings.request_body_timeout,
-        bulk: api::takes_bulk_body,
+    let edge = Arc::new(Edge {
+        limits: BodyLimits {
+            max_body_bytes: state.settings.max_body_bytes,
+            timeout: state.settings.request_body_timeout,
+            bulk: api::takes_bulk_body,
+        },
+        in_flight,
     });
     api::router()
         .merge(web::router())
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
-        // The gate enforces the limits, per route.
+        // The gate in `edge` enforces the limits, per route.
         .layer(DefaultBodyLimit::disable())
-        .layer(axum::middleware::from_fn_with_state(limits, body::gate))
-        .layer(axum::middleware::map_response(security_headers))
-        .layer(axum::middleware::from_fn(
-            move |request: axum::extract::Request, next: axum::middleware::Next| {
-                let guard = InFlight::enter(&in_flight);
-                async move {
-                    let response = next.run(request).await;
-                    drop(guard);
-                    response
-                }
-            },
-        ))
+        .layer(axum::middleware::from_fn_with_state(edge, edge_of))
         .with_state(state)
+}
+
+/// What every request passes through before its route.
+struct Edge {
+    limits: BodyLimits,
+    /// Requests being handled, for shutdown.
+    in_flight: Arc<AtomicUsize>,
+}
+
+/// One middleware for every request (one layer costs less than several): counted in flight,
+/// refused when another site sent it, its body gated, its reply given the security headers.
+async fn edge_of(State(edge): State<Arc<Edge>>, request: Request, next: Next) -> Response {
+    let guard = InFlight::enter(&edge.in_flight);
+    let response = match cross_origin(&request) {
+        Some(reason) => refuse_cross_origin(request.uri().path(), reason),
+        None => body::gate(&edge.limits, request, next).await,
+    };
+    drop(guard);
+    security_headers(response)
 }
 
 /// Counts one request from its head to its response, dropped or not.
@@ -60,6 +73,52 @@ impl Drop for InFlight {
     }
 }
 
+/// A state-changing request that a browser sent from another site is refused
+/// (`Sec-Fetch-Site` other than `same-origin` or `none`, typed by the user; or an `Origin`
+/// other than this server's own). Requests carrying neither (command-line clients, shippers)
+/// pass; the forms' CSRF tokens and the API's bearer tokens still apply to everything that
+/// passes.
+fn refuse_cross_origin(path: &str, reason: &'static str) -> Response {
+    tracing::info!(path, reason, "cross-origin request refused");
+    if api::is_api_path(path) {
+        ApiError::new(StatusCode::FORBIDDEN, "cross_origin", reason).into_response()
+    } else {
+        web::plain_error(StatusCode::FORBIDDEN, "Refused", reason)
+    }
+}
+
+/// Why a state-changing request comes from another site, if it does.
+fn cross_origin(request: &Request) -> Option<&'static str> {
+    if matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) {
+        return None;
+    }
+    let headers = request.headers();
+    if let Some(site) = headers.get("sec-fetch-site") {
+        // Browsers that send it say exactly where the request comes from.
+        return (!matches!(site.as_bytes(), b"same-origin" | b"none"))
+            .then_some("the request was sent by another site");
+    }
+    let origin = headers.get(header::ORIGIN)?;
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| {
+            request
+                .uri()
+                .authority()
+                .map(axum::http::uri::Authority::as_str)
+        })?;
+    let expected = format!("https://{host}");
+    if origin.as_bytes().eq_ignore_ascii_case(expected.as_bytes()) {
+        None
+    } else {
+        Some("the request's Origin is not this server")
+    }
+}
+
 async fn fallback(uri: Uri) -> Response {
     let path = uri.path();
     if api::is_api_path(path) {
@@ -71,14 +130,15 @@ async fn fallback(uri: Uri) -> Response {
 
 async fn method_not_allowed(uri: Uri) -> Response {
     ApiError::new(
-        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
         format!("{} does not accept this method", uri.path()),
     )
     .into_response()
 }
 
-const SECURITY_HEADERS: [(&str, &str); 7] = [
+/// The headers of every reply (`raw_replies` adds them to hyper's own).
+pub(super) const SECURITY_HEADERS: [(&str, &str); 7] = [
     (
         "content-security-policy",
         "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
@@ -89,12 +149,13 @@ const SECURITY_HEADERS: [(&str, &str); 7] = [
     ),
     ("x-frame-options", "DENY"),
     ("x-content-type-options", "nosniff"),
-    ("referrer-policy", "no-referrer"),
+    // Not `no-referrer`: with it, browsers send `Origin: null` on the pages' own form posts.
+    ("referrer-policy", "same-origin"),
     ("cross-origin-opener-policy", "same-origin"),
     ("cross-origin-resource-policy", "same-origin"),
 ];
 
-async fn security_headers(mut response: Response) -> Response {
+fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     for (name, value) in SECURITY_HEADERS {
         headers.insert(

@@ -12,6 +12,7 @@
 mod admin_socket;
 mod body;
 mod http;
+mod raw_replies;
 pub mod serve;
 pub mod syslog;
 
@@ -76,6 +77,13 @@ impl App {
             &settings.jwt_secret,
             settings.allow_insecure_secret_files,
         )?;
+        // After the keys: a secret readable by others is refused above, not quietly mended.
+        keys::tighten_data_dir(&settings.data_dir).with_context(|| {
+            format!(
+                "cannot restrict the permissions of {}",
+                settings.data_dir.display()
+            )
+        })?;
         let tls = tls::load(&settings.tls, &settings.data_dir, settings.listen)?;
         let store = Arc::new(Store::open(
             &settings.database_path(),

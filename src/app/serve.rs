@@ -29,8 +29,12 @@ use tokio::sync::{Notify, watch};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+use super::raw_replies::WithHeaders;
+
 /// How long a connection without a request in flight stays open.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// Largest HTTP/1.1 request head (`431` above); HTTP/2's header lists stay at hyper's 16 KiB.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// Streams one HTTP/2 connection may have open at once.
 const MAX_STREAMS: u32 = 100;
 /// Descriptors kept for the store, the index, syslog and the admin socket when the connection
@@ -188,6 +192,33 @@ impl Ledger {
         }
     }
 
+    /// Asks every connection idle for longer than it may be to close: one that has not
+    /// completed a request for the header timeout, any other for [`IDLE_TIMEOUT`].
+    fn close_idle(&self) {
+        let now_ms = self.now_ms();
+        for place in self.lock().open.values() {
+            let allowed = if place.activity.served.load(Ordering::Relaxed) == 0 {
+                self.limits.header_timeout
+            } else {
+                IDLE_TIMEOUT
+            };
+            if place
+                .activity
+                .idle_for(now_ms)
+                .is_some_and(|idle| idle >= allowed)
+            {
+                place.activity.close.notify_one();
+            }
+        }
+    }
+
+    /// Asks every connection to close once its requests in flight are answered.
+    fn close_all(&self) {
+        for place in self.lock().open.values() {
+            place.activity.close.notify_one();
+        }
+    }
+
     /// A place for a new connection from `address`, making room by closing an idle one when
     /// needed; `None` when there is no room.
     fn admit(self: &Arc<Self>, address: IpAddr) -> Option<Ticket> {
@@ -310,7 +341,8 @@ impl AsyncWrite for Placed {
     }
 }
 
-/// When to stop: `drain` asks connections to finish what they are doing, `close` ends them.
+/// When to stop: `drain` stops accepting and asks connections to finish what they are doing,
+/// `close` ends them.
 #[derive(Clone)]
 pub struct Stop {
     pub drain: watch::Receiver<bool>,
@@ -325,9 +357,17 @@ pub async fn accept(
     ledger: Arc<Ledger>,
     mut stop: Stop,
 ) {
+    let mut sweep = tokio::time::interval(Duration::from_secs(1));
     loop {
         let accepted = tokio::select! {
-            _ = stop.drain.changed() => return,
+            _ = stop.drain.changed() => {
+                ledger.close_all();
+                return;
+            }
+            _ = sweep.tick() => {
+                ledger.close_idle();
+                continue;
+            }
             accepted = listener.accept() => accepted,
         };
         match accepted {
@@ -364,7 +404,7 @@ async fn connection(
     tls: TlsAcceptor,
     router: Router,
     ledger: Arc<Ledger>,
-    mut stop: Stop,
+    stop: Stop,
 ) {
     let activity = Arc::clone(&placed.ticket.activity);
     let limits = ledger.limits;
@@ -393,49 +433,72 @@ async fn connection(
             }
         })
     };
-    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(MAX_STREAMS);
-    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-    tokio::pin!(conn);
-    let mut check = tokio::time::interval(Duration::from_secs(1));
-    let mut closing = false;
-    loop {
-        tokio::select! {
-            result = conn.as_mut() => {
-                if let Err(e) = result {
-                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+    let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+    let drive = Drive {
+        peer,
+        activity,
+        ledger,
+        stop,
+    };
+    if h2 {
+        drive.run(stream, service).await;
+    } else {
+        drive.run(WithHeaders::new(stream), service).await;
+    }
+}
+
+/// What serving one connection's HTTP needs besides its stream.
+struct Drive {
+    peer: SocketAddr,
+    activity: Arc<Activity>,
+    ledger: Arc<Ledger>,
+    stop: Stop,
+}
+
+impl Drive {
+    async fn run<I, S, B>(mut self, io: I, service: S)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        S: hyper::service::Service<hyper::Request<Incoming>, Response = hyper::Response<B>>
+            + Send
+            + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        B: hyper::body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let limits = self.ledger.limits;
+        let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_timeout)
+            .max_buf_size(MAX_HEAD_BYTES);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(MAX_STREAMS);
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+        tokio::pin!(conn);
+        let mut closing = false;
+        loop {
+            tokio::select! {
+                result = conn.as_mut() => {
+                    if let Err(e) = result {
+                        tracing::debug!(peer = %self.peer, error = %e, "connection ended with an error");
+                    }
+                    // An upgraded connection (a WebSocket) lives on in its own task, holding
+                    // its place until its socket closes.
+                    self.activity.upgraded.store(true, Ordering::Release);
+                    return;
                 }
-                // An upgraded connection (a WebSocket) lives on in its own task, holding its
-                // place until its socket closes.
-                activity.upgraded.store(true, Ordering::Release);
-                return;
-            }
-            () = activity.close.notified(), if !closing => {
-                closing = true;
-                conn.as_mut().graceful_shutdown();
-            }
-            _ = stop.drain.changed(), if !closing => {
-                closing = true;
-                conn.as_mut().graceful_shutdown();
-            }
-            _ = stop.close.changed() => return,
-            _ = check.tick(), if !closing => {
-                let allowed = if activity.served.load(Ordering::Relaxed) == 0 {
-                    limits.header_timeout
-                } else {
-                    IDLE_TIMEOUT
-                };
-                if activity.idle_for(ledger.now_ms()).is_some_and(|idle| idle >= allowed) {
+                // Shed, idle too long, or the server is stopping: finish what is in flight.
+                () = self.activity.close.notified(), if !closing => {
                     closing = true;
                     conn.as_mut().graceful_shutdown();
                 }
+                _ = self.stop.close.changed() => return,
             }
         }
     }

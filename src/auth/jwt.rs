@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 use crate::storage::Role;
 
 const ISSUER: &str = "securify";
+/// Clock difference tolerated on `exp`, `nbf` and `iat`, in seconds.
+const LEEWAY_SECS: i64 = 5;
 
 /// What a JWT may be used for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +42,9 @@ pub struct Claims {
     pub aud: String,
     pub iss: String,
     pub iat: i64,
+    /// Not valid before; tokens issued by earlier versions lack it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
     pub exp: i64,
 }
 
@@ -82,6 +87,7 @@ impl JwtKeys {
             aud: purpose.audience().to_string(),
             iss: ISSUER.to_string(),
             iat: now,
+            nbf: Some(now),
             exp: now + ttl_secs,
         };
         // HS256 over serialisable claims cannot fail.
@@ -89,16 +95,21 @@ impl JwtKeys {
             .expect("HS256 signing")
     }
 
-    /// Verifies signature, issuer, audience and expiry; `None` for any failure.
+    /// Verifies signature, issuer, audience, expiry, and that the token was issued in the past
+    /// and is valid now (`iat`, `nbf`, within [`LEEWAY_SECS`]); `None` for any failure.
     #[must_use]
     pub fn verify(&self, purpose: Purpose, token: &str) -> Option<Claims> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_audience(&[purpose.audience()]);
         validation.set_issuer(&[ISSUER]);
-        validation.leeway = 5;
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
-            .ok()
-            .map(|data| data.claims)
+        validation.set_required_spec_claims(&["exp", "iat", "aud", "iss", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_SECS as u64;
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+            .ok()?
+            .claims;
+        let now = crate::now_micros() / 1_000_000;
+        (claims.iat <= now + LEEWAY_SECS && claims.iat < claims.exp).then_some(claims)
     }
 }
 
@@ -130,5 +141,24 @@ mod tests {
             60,
         );
         assert!(keys.verify(Purpose::ApiAccess, &expired).is_none());
+        // Issued in the future, or not valid yet.
+        let early = keys.issue(
+            Purpose::ApiAccess,
+            "alice",
+            Role::Admin,
+            "s1",
+            now + 60,
+            600,
+        );
+        assert!(keys.verify(Purpose::ApiAccess, &early).is_none());
+        let mut claims = keys.verify(Purpose::ApiAccess, &token).unwrap();
+        claims.nbf = Some(now + 60);
+        let not_yet =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).unwrap();
+        assert!(keys.verify(Purpose::ApiAccess, &not_yet).is_none());
+        claims.nbf = None;
+        let older =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).unwrap();
+        assert!(keys.verify(Purpose::ApiAccess, &older).is_some());
     }
 }

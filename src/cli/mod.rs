@@ -203,6 +203,8 @@ fn parse_role(text: &str) -> Result<Role, String> {
 
 /// Parses the command line and runs the command.
 pub fn run() -> anyhow::Result<ExitCode> {
+    // Everything the appliance writes (database, index, keys, certificate) is its own.
+    crate::keys::private_files();
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     // The configuration options are flattened into the first subcommand level.

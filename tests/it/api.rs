@@ -394,7 +394,7 @@ async fn unknown_routes_methods_and_headers_are_handled() {
     for (name, value) in [
         ("x-frame-options", "DENY"),
         ("x-content-type-options", "nosniff"),
-        ("referrer-policy", "no-referrer"),
+        ("referrer-policy", "same-origin"),
         (
             "strict-transport-security",
             "max-age=31536000; includeSubDomains",

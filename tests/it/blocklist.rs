@@ -249,6 +249,12 @@ async fn analysts_raise_alerts_by_hand_and_bad_ones_are_refused() {
         (json!({"evidence": ["never-stored"]}), "never-stored"),
         (json!({"entity_type": "user", "entity": "dave"}), "block"),
         (json!({"title": ""}), "title"),
+        (json!({"entity": "127.0.0.1", "evidence": []}), "loopback"),
+        (
+            json!({"entity": "::ffff:127.0.0.1", "evidence": []}),
+            "loopback",
+        ),
+        (json!({"entity": "0.0.0.0", "evidence": []}), "unspecified"),
     ] {
         let mut bad = request.clone();
         for (k, v) in change.as_object().unwrap() {
@@ -265,6 +271,45 @@ async fn analysts_raise_alerts_by_hand_and_bad_ones_are_refused() {
         1,
         "nothing else stored"
     );
+
+    // The allow-list takes no network so wide that it would switch the blocklist off.
+    for network in ["0.0.0.0/0", "128.0.0.0/1", "10.0.0.0/7", "::/0", "2000::/3"] {
+        let (status, body) = server
+            .post_json(
+                "/api/v1/allowlist",
+                Some(&admin),
+                &json!({"network": network}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{network}: {body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains("wider"),
+            "{body}"
+        );
+    }
+    let (status, body) = server
+        .post_json(
+            "/api/v1/allowlist",
+            Some(&admin),
+            &json!({"network": "10.0.0.0/8"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, body) = server.get("/api/v1/allowlist", Some(&admin)).await;
+    let stored: Vec<&str> = body["networks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n["network"].as_str())
+        .collect();
+    assert!(
+        !stored
+            .iter()
+            .any(|n| n.ends_with("/0") || n.ends_with("/1")),
+        "{stored:?}"
+    );
+    let (_, _, text) = blocklist_text(&server, &reader).await;
+    assert_eq!(text, "81.2.3.4\n", "the blocklist is unchanged");
 }
 
 #[tokio::test]

@@ -47,6 +47,56 @@ async fn first_start_prints_a_generated_admin_password_once() {
     );
 }
 
+/// Every file and directory under `root` with permissions for group or others.
+fn loose_modes(root: &std::path::Path) -> Vec<String> {
+    let mut loose = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        if meta.permissions().mode() & 0o077 != 0 {
+            loose.push(format!(
+                "{} {:o}",
+                path.display(),
+                meta.permissions().mode()
+            ));
+        }
+        if meta.is_dir() {
+            stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        }
+    }
+    loose
+}
+
+#[tokio::test]
+async fn the_data_directory_is_private_and_a_loose_one_is_tightened() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // A directory made by hand (or by an earlier version) with a loose umask.
+    std::fs::create_dir_all(data.join("extra")).unwrap();
+    std::fs::write(data.join("extra/notes.txt"), "x").unwrap();
+    for (path, mode) in [(&data, 0o755), (&data.join("extra"), 0o775)] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    std::fs::set_permissions(
+        data.join("extra/notes.txt"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let mut server = TestServer::start(dir.path(), Start::default()).await;
+    assert!(
+        crate::common::logs_of(dir.path()).contains("readable by other users"),
+        "no warning"
+    );
+    // Events stored and indexed: the index's files are private too.
+    let token = server.api_token(&["ingest", "read"]).await;
+    let (status, _) = server
+        .post_json("/ingest", Some(&token), &event("private-1"))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert!(server.terminate().success());
+    assert_eq!(loose_modes(&data), Vec::<String>::new());
+}
+
 #[tokio::test]
 async fn tokens_and_users_through_the_socket_and_on_a_stopped_server() {
     let dir = tempfile::tempdir().unwrap();

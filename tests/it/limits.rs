@@ -339,3 +339,118 @@ fn rss_kib(pid: u32) -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap()
 }
+
+#[tokio::test]
+async fn replies_to_unreadable_requests_carry_the_security_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), Start::default()).await;
+    let long_header = format!(
+        "GET /health HTTP/1.1\r\nHost: localhost\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(200 * 1024)
+    );
+    let long_uri = format!(
+        "GET /health?{} HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        "a".repeat(70 * 1024)
+    );
+    let cases = [
+        (
+            "GET /health HTTP/1.1\r\nHost: localhost\r\nBad Header\r\n\r\n".to_string(),
+            "400",
+        ),
+        ("BR@KEN / HTTP/1.1\r\n\r\n".to_string(), "400"),
+        (long_header, "431"),
+        // Longer than any head may be, so 431 (and no longer the 414 of a long URI).
+        (long_uri, "431"),
+    ];
+    for (request, status) in cases {
+        let mut tls = tls_from(&server, Ipv4Addr::LOCALHOST).await.unwrap();
+        tls.write_all(request.as_bytes()).await.unwrap();
+        let (reply, closed) = read_until_closed(&mut tls, Duration::from_secs(10)).await;
+        assert!(closed);
+        assert!(reply.starts_with(&format!("HTTP/1.1 {status}")), "{reply}");
+        let head = reply.to_ascii_lowercase();
+        for name in [
+            "content-security-policy:",
+            "strict-transport-security:",
+            "x-frame-options: deny",
+            "x-content-type-options: nosniff",
+            "cache-control: no-store",
+        ] {
+            assert!(head.contains(name), "{status} without {name}: {reply}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn state_changes_sent_by_other_sites_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), Start::default()).await;
+    let token = server.api_token(&["ingest", "read"]).await;
+    let own = format!("https://{}", server.addr);
+    let send = |headers: Vec<(&'static str, String)>| {
+        let mut request = server
+            .client
+            .post(server.url("/ingest"))
+            .bearer_auth(&token)
+            .json(&crate::common::event(&format!("origin-{}", headers.len())));
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        request.send()
+    };
+    for headers in [
+        vec![("origin", "https://evil.example".to_string())],
+        vec![("origin", "null".to_string())],
+        vec![("sec-fetch-site", "cross-site".to_string())],
+        vec![
+            ("sec-fetch-site", "same-site".to_string()),
+            ("origin", own.clone()),
+        ],
+    ] {
+        let shown = format!("{headers:?}");
+        let response = send(headers).await.unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{shown}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "cross_origin", "{shown}");
+    }
+    // The server's own pages, and clients that send neither header, pass.
+    for headers in [
+        vec![("origin", own.clone())],
+        vec![
+            ("sec-fetch-site", "same-origin".to_string()),
+            ("origin", "null".to_string()),
+        ],
+        vec![],
+    ] {
+        let shown = format!("{headers:?}");
+        let response = send(headers).await.unwrap();
+        assert_eq!(response.status(), StatusCode::ACCEPTED, "{shown}");
+    }
+    // A form posted from another site gets a page saying why; reads are not affected.
+    let response = server
+        .client
+        .post(server.url("/login"))
+        .header("origin", "https://evil.example")
+        .form(&[("username", "admin"), ("password", "x"), ("csrf", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("Origin is not this server")
+    );
+    let response = server
+        .client
+        .get(server.url("/health"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let (_, events) = server.get("/api/v1/events", Some(&token)).await;
+    assert_eq!(events["events"].as_array().unwrap().len(), 3, "{events}");
+}

@@ -322,6 +322,11 @@ fn logs_matching(root: &Path, prefix: &str) -> String {
     out
 }
 
+/// Everything the server printed in `root` so far, standard output and error.
+pub fn logs_of(root: &Path) -> String {
+    logs(root)
+}
+
 fn logs(root: &Path) -> String {
     format!(
         "{}{}",
