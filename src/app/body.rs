@@ -81,11 +81,18 @@ struct Gate {
     received: usize,
     started: Instant,
     grace: Duration,
-    deadline: Pin<Box<Sleep>>,
+    /// The timer, made the first time the body is not there yet (most small bodies arrive
+    /// whole, and a timer costs a registration).
+    deadline: Option<Pin<Box<Sleep>>>,
     outcome: Outcome,
 }
 
 impl Gate {
+    /// When the body must have arrived, given what has.
+    fn deadline_now(&self) -> Instant {
+        self.started + self.grace + Duration::from_secs((self.received / RATE_FLOOR) as u64)
+    }
+
     fn poll_frame(
         &mut self,
         cx: &mut Context<'_>,
@@ -98,10 +105,11 @@ impl Gate {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     self.received += data.len();
-                    let earned = Duration::from_secs((self.received / RATE_FLOOR) as u64);
-                    let deadline = self.started + self.grace + earned;
-                    if deadline != self.deadline.deadline() {
-                        self.deadline.as_mut().reset(deadline);
+                    let deadline = self.deadline_now();
+                    if let Some(timer) = self.deadline.as_mut()
+                        && deadline != timer.deadline()
+                    {
+                        timer.as_mut().reset(deadline);
                     }
                     if enforce && self.received > self.limit {
                         self.outcome = Outcome::TooLarge;
@@ -121,7 +129,11 @@ impl Gate {
                 Poll::Ready(Some(Err(e)))
             }
             Poll::Pending => {
-                if self.deadline.as_mut().poll(cx).is_ready() {
+                let deadline = self.deadline_now();
+                let timer = self
+                    .deadline
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                if timer.as_mut().poll(cx).is_ready() {
                     self.inner = None;
                     self.outcome = Outcome::TimedOut;
                     return Poll::Ready(Some(Err(axum::Error::new(BodyError::TimedOut))));
@@ -190,7 +202,7 @@ pub async fn gate(limits: &BodyLimits, request: Request, next: Next) -> Response
         received: 0,
         started,
         grace: limits.timeout,
-        deadline: Box::pin(tokio::time::sleep_until(started + limits.timeout)),
+        deadline: None,
         outcome: Outcome::Reading,
     }));
     let response = if declared.is_some_and(|n| n > limit as u64) {
