@@ -242,7 +242,7 @@ pub fn execute(
             role,
         } => {
             check_username(&username)?;
-            password::check_policy(&password).map_err(AdminError::Invalid)?;
+            password::check_policy(&password, &username).map_err(AdminError::Invalid)?;
             let user = UserRecord {
                 username,
                 password_hash: password::hash(&password),
@@ -261,7 +261,7 @@ pub fn execute(
             })
         }
         AdminRequest::UserPasswd { username, password } => {
-            password::check_policy(&password).map_err(AdminError::Invalid)?;
+            password::check_policy(&password, &username).map_err(AdminError::Invalid)?;
             let mut user = store
                 .get_user(&username)?
                 .ok_or_else(|| AdminError::NotFound(format!("no user `{username}`")))?;

@@ -293,7 +293,7 @@ fn bootstrap_admin(store: &Store, settings: &Settings) -> anyhow::Result<()> {
         Some(secret) => (secret.expose_str().to_string(), false),
         None => (password::generate(), true),
     };
-    password::check_policy(&password)
+    password::check_policy(&password, "admin")
         .map_err(|e| anyhow::anyhow!("SECURIFY_ADMIN_PASSWORD: {e}"))?;
     let admin = UserRecord {
         username: "admin".into(),

@@ -9,8 +9,15 @@ pub const MIN_PASSWORD_CHARS: usize = 12;
 /// Longest accepted password, in bytes; bounds the hashing work an attacker can ask for.
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 
-/// Checks a new password against the policy; the error is a sentence for the user.
-pub fn check_policy(password: &str) -> Result<(), String> {
+/// Characters of a password the strength estimate reads (it costs more with length; what
+/// follows cannot make a password weaker).
+const ESTIMATED_CHARS: usize = 100;
+
+/// Checks `username`'s new password against the policy: at least [`MIN_PASSWORD_CHARS`]
+/// characters, not the user name or built on it, and not easy to guess by the estimate of
+/// `zxcvbn` (common passwords and their variants, dictionary words, keyboard walks, dates,
+/// repeats: at least score 3 of 4). The error is a sentence for the user.
+pub fn check_policy(password: &str, username: &str) -> Result<(), String> {
     if password.chars().count() < MIN_PASSWORD_CHARS {
         return Err(format!(
             "password must be at least {MIN_PASSWORD_CHARS} characters long"
@@ -25,6 +32,23 @@ pub fn check_policy(password: &str) -> Result<(), String> {
     let first = chars.next();
     if chars.all(|c| Some(c) == first) {
         return Err("password must not repeat a single character".into());
+    }
+    let name = username.trim().to_lowercase();
+    if name.chars().count() >= 3 && password.to_lowercase().contains(&name) {
+        return Err("password must not contain the user name".into());
+    }
+    let head: String = password.chars().take(ESTIMATED_CHARS).collect();
+    let estimate = zxcvbn::zxcvbn(&head, &[username, "securify", "admin"]);
+    if estimate.score() < zxcvbn::Score::Three {
+        let why = estimate
+            .feedback()
+            .and_then(zxcvbn::feedback::Feedback::warning)
+            .map_or_else(String::new, |w| {
+                format!(" ({})", w.to_string().trim_end_matches('.'))
+            });
+        return Err(format!(
+            "password is too easy to guess{why}; a few unrelated words make a strong one"
+        ));
     }
     Ok(())
 }
@@ -74,9 +98,24 @@ mod tests {
 
     #[test]
     fn policy_rejects_short_and_trivial_passwords() {
-        assert!(check_policy("short").is_err());
-        assert!(check_policy("aaaaaaaaaaaaaaaa").is_err());
-        assert!(check_policy(&"ab".repeat(600)).is_err());
-        assert!(check_policy(&generate()).is_ok());
+        assert!(check_policy("short", "ann").is_err());
+        assert!(check_policy("aaaaaaaaaaaaaaaa", "ann").is_err());
+        assert!(check_policy(&"ab".repeat(600), "ann").is_err());
+        assert!(check_policy(&generate(), "ann").is_ok());
+        assert!(check_policy("correct horse battery staple", "ann").is_ok());
+        // Common passwords and their variants, keyboard walks, the user's own name.
+        for weak in [
+            "Password1234",
+            "qwertyuiop123",
+            "iloveyou2024!",
+            "123456789012",
+        ] {
+            let error = check_policy(weak, "ann").unwrap_err();
+            assert!(error.contains("too easy to guess"), "{weak}: {error}");
+        }
+        let error = check_policy("Rosalind-Franklin-88", "rosalind").unwrap_err();
+        assert!(error.contains("user name"), "{error}");
+        // Long passwords are estimated on their beginning only: bounded work.
+        assert!(check_policy(&"correct horse battery staple ".repeat(30), "ann").is_ok());
     }
 }

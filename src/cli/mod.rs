@@ -446,7 +446,7 @@ fn scopes_text(info: &TokenInfo) -> String {
 }
 
 /// A password from standard input, or a generated one that is printed.
-fn new_password(from_stdin: bool) -> anyhow::Result<(String, bool)> {
+fn new_password(username: &str, from_stdin: bool) -> anyhow::Result<(String, bool)> {
     if !from_stdin {
         return Ok((password::generate(), true));
     }
@@ -459,7 +459,7 @@ fn new_password(from_stdin: bool) -> anyhow::Result<(String, bool)> {
         .read_line(&mut line)
         .context("cannot read the password")?;
     let password = line.trim_end_matches(['\r', '\n']).to_string();
-    password::check_policy(&password).map_err(|e| anyhow::anyhow!(e))?;
+    password::check_policy(&password, username).map_err(|e| anyhow::anyhow!(e))?;
     Ok((password, false))
 }
 
@@ -471,7 +471,7 @@ fn user(settings: &Settings, command: UserCommand) -> anyhow::Result<ExitCode> {
             password_stdin,
         } => {
             admin::check_username(&username)?;
-            let (password, generated) = new_password(password_stdin)?;
+            let (password, generated) = new_password(&username, password_stdin)?;
             expect_ok(call(
                 settings,
                 AdminRequest::UserAdd {
@@ -490,7 +490,7 @@ fn user(settings: &Settings, command: UserCommand) -> anyhow::Result<ExitCode> {
             username,
             password_stdin,
         } => {
-            let (password, generated) = new_password(password_stdin)?;
+            let (password, generated) = new_password(&username, password_stdin)?;
             expect_ok(call(
                 settings,
                 AdminRequest::UserPasswd {

@@ -272,6 +272,28 @@ async fn viewers_read_but_cannot_administer_or_ingest() {
             .contains("at least 12"),
         "{body}"
     );
+    // Common passwords and ones built on the user name are refused, whatever their length.
+    for (username, password, expected) in [
+        ("weak", "Password1234", "too easy to guess"),
+        ("weak", "qwertyuiop123", "too easy to guess"),
+        ("rosalind", "Rosalind-Franklin-88", "user name"),
+    ] {
+        let (status, body) = server
+            .post_json(
+                "/api/v1/users",
+                Some(&admin),
+                &json!({"username": username, "password": password, "role": "viewer"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{password}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(expected), "{password}: {message}");
+    }
+    let (_, users) = server.get("/api/v1/users", Some(&admin)).await;
+    assert!(
+        !users.to_string().contains("rosalind") && !users.to_string().contains("\"weak\""),
+        "{users}"
+    );
 
     let (_, login) = server.login("vera", "viewer password 1").await;
     let viewer = login["access_token"].as_str().unwrap();

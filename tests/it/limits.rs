@@ -346,11 +346,11 @@ async fn replies_to_unreadable_requests_carry_the_security_headers() {
     let server = TestServer::start(dir.path(), Start::default()).await;
     let long_header = format!(
         "GET /health HTTP/1.1\r\nHost: localhost\r\nX-Big: {}\r\n\r\n",
-        "a".repeat(200 * 1024)
+        "a".repeat(66 * 1024)
     );
     let long_uri = format!(
         "GET /health?{} HTTP/1.1\r\nHost: localhost\r\n\r\n",
-        "a".repeat(70 * 1024)
+        "a".repeat(66 * 1024)
     );
     let cases = [
         (
@@ -364,7 +364,8 @@ async fn replies_to_unreadable_requests_carry_the_security_headers() {
     ];
     for (request, status) in cases {
         let mut tls = tls_from(&server, Ipv4Addr::LOCALHOST).await.unwrap();
-        tls.write_all(request.as_bytes()).await.unwrap();
+        // The server may answer and close before a long head is all written.
+        let _ = tls.write_all(request.as_bytes()).await;
         let (reply, closed) = read_until_closed(&mut tls, Duration::from_secs(10)).await;
         assert!(closed);
         assert!(reply.starts_with(&format!("HTTP/1.1 {status}")), "{reply}");
