@@ -140,6 +140,13 @@ pub fn parse_timestamp(field: &'static str, text: &str) -> Result<i64, FieldErro
 /// How far ahead of the receiving clock an event's time may be (clock skew), in µs.
 pub const MAX_CLOCK_SKEW_MICROS: i64 = 86_400_000_000;
 
+/// Whether `micros` is a plausible time for an event received at `received_at`: from 1970 to
+/// [`MAX_CLOCK_SKEW_MICROS`] after its arrival.
+#[must_use]
+pub fn is_plausible_time(micros: i64, received_at: i64) -> bool {
+    (0..=received_at.saturating_add(MAX_CLOCK_SKEW_MICROS)).contains(&micros)
+}
+
 /// Parses the time of an event received at `received_at` (µs): RFC 3339, from 1970 to one day
 /// after `received_at`. Times outside that are refused: nothing happened before the epoch
 /// that this appliance watches, and an event from the future is a wrong clock or a forgery.
@@ -152,7 +159,7 @@ pub fn parse_event_time(
     if micros < 0 {
         return Err(FieldError::new(field, "is before 1970-01-01T00:00:00Z"));
     }
-    if micros > received_at.saturating_add(MAX_CLOCK_SKEW_MICROS) {
+    if !is_plausible_time(micros, received_at) {
         return Err(FieldError::new(
             field,
             "is more than a day after the time it was received (check the sender's clock)",

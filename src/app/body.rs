@@ -26,6 +26,7 @@ use http_body::{Body as _, Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
 use crate::api::error::ApiError;
+use crate::{api, web};
 
 /// Largest body of a route that takes no bulk data (a login, a form, a JSON command).
 pub const SMALL_BODY_BYTES: usize = 64 * 1024;
@@ -79,8 +80,8 @@ struct Gate {
     inner: Option<Body>,
     limit: usize,
     received: usize,
-    started: Instant,
-    grace: Duration,
+    /// The deadline of an empty body: arrival plus the body timeout.
+    base: Instant,
     /// The timer, made the first time the body is not there yet (most small bodies arrive
     /// whole, and a timer costs a registration).
     deadline: Option<Pin<Box<Sleep>>>,
@@ -90,7 +91,7 @@ struct Gate {
 impl Gate {
     /// When the body must have arrived, given what has.
     fn deadline_now(&self) -> Instant {
-        self.started + self.grace + Duration::from_secs((self.received / RATE_FLOOR) as u64)
+        self.base + Duration::from_secs((self.received / RATE_FLOOR) as u64)
     }
 
     fn poll_frame(
@@ -182,6 +183,10 @@ impl http_body::Body for Gated {
 
 /// The limits above, on a request on its way to `next`.
 pub async fn gate(limits: &BodyLimits, request: Request, next: Next) -> Response {
+    if request.body().is_end_stream() {
+        // Nothing to limit, time or drain (most GETs).
+        return next.run(request).await;
+    }
     let path = request.uri().path().to_string();
     let limit = limits.for_path(&path);
     let setting = (limits.bulk)(&path).then_some("max_body_bytes");
@@ -190,26 +195,16 @@ pub async fn gate(limits: &BodyLimits, request: Request, next: Next) -> Response
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if request.body().is_end_stream() {
-        // Nothing to limit, time or drain (most GETs).
-        return next.run(request).await;
-    }
     let (parts, body) = request.into_parts();
-    let started = Instant::now();
     let shared = Arc::new(Mutex::new(Gate {
         inner: Some(body),
         limit,
         received: 0,
-        started,
-        grace: limits.timeout,
+        base: Instant::now() + limits.timeout,
         deadline: None,
         outcome: Outcome::Reading,
     }));
     let response = if declared.is_some_and(|n| n > limit as u64) {
-        shared
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .outcome = Outcome::TooLarge;
         refusal(&path, Outcome::TooLarge, limit, setting)
     } else {
         let request = Request::from_parts(parts, Body::new(Gated(Arc::clone(&shared))));
@@ -271,30 +266,42 @@ fn close_after(mut response: Response) -> Response {
 
 /// The 408 or 413 answer; `setting` names the option that sets the limit, if one does.
 fn refusal(path: &str, outcome: Outcome, limit: usize, setting: Option<&str>) -> Response {
-    let (status, code, message) = match outcome {
-        Outcome::TimedOut => (
+    let response = if outcome == Outcome::TimedOut {
+        early_answer(
+            path,
             StatusCode::REQUEST_TIMEOUT,
             "request_timeout",
-            "the request body did not arrive in time".to_string(),
-        ),
-        _ => (
+            "Request timed out",
+            "the request body did not arrive in time",
+        )
+    } else {
+        let message = match setting {
+            Some(name) => format!("the request body exceeds the {limit} bytes of {name}"),
+            None => format!("the request body exceeds the {limit} bytes this endpoint accepts"),
+        };
+        early_answer(
+            path,
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
-            match setting {
-                Some(name) => format!("the request body exceeds the {limit} bytes of {name}"),
-                None => format!("the request body exceeds the {limit} bytes this endpoint accepts"),
-            },
-        ),
-    };
-    let response = if crate::api::is_api_path(path) {
-        ApiError::new(status, code, message).into_response()
-    } else {
-        let title = if status == StatusCode::REQUEST_TIMEOUT {
-            "Request timed out"
-        } else {
-            "Request too large"
-        };
-        crate::web::plain_error(status, title, &message)
+            "Request too large",
+            &message,
+        )
     };
     close_after(response)
+}
+
+/// An answer made before any handler ran, in the format of the path's caller: the API's JSON
+/// error (`code`, `message`) or an error page (`title`, `message`).
+pub(super) fn early_answer(
+    path: &str,
+    status: StatusCode,
+    code: &'static str,
+    title: &str,
+    message: &str,
+) -> Response {
+    if api::is_api_path(path) {
+        ApiError::new(status, code, message).into_response()
+    } else {
+        web::plain_error(status, title, message)
+    }
 }

@@ -80,11 +80,13 @@ impl Drop for InFlight {
 /// passes.
 fn refuse_cross_origin(path: &str, reason: &'static str) -> Response {
     tracing::info!(path, reason, "cross-origin request refused");
-    if api::is_api_path(path) {
-        ApiError::new(StatusCode::FORBIDDEN, "cross_origin", reason).into_response()
-    } else {
-        web::plain_error(StatusCode::FORBIDDEN, "Refused", reason)
-    }
+    body::early_answer(
+        path,
+        StatusCode::FORBIDDEN,
+        "cross_origin",
+        "Refused",
+        reason,
+    )
 }
 
 /// Why a state-changing request comes from another site, if it does.

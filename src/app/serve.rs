@@ -145,22 +145,12 @@ impl Places {
     }
 }
 
-/// Counts of the connections, for the system page.
-#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
-pub struct ConnectionCounts {
-    pub open: usize,
-    pub refused: u64,
-    pub shed: u64,
-}
-
 /// The places of all open connections.
 #[derive(Debug)]
 pub struct Ledger {
     places: Mutex<Places>,
     limits: Limits,
     started: Instant,
-    refused: AtomicU64,
-    shed: AtomicU64,
 }
 
 impl Ledger {
@@ -170,8 +160,6 @@ impl Ledger {
             places: Mutex::default(),
             limits,
             started: Instant::now(),
-            refused: AtomicU64::new(0),
-            shed: AtomicU64::new(0),
         })
     }
 
@@ -181,15 +169,6 @@ impl Ledger {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Places> {
         self.places.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    #[must_use]
-    pub fn counts(&self) -> ConnectionCounts {
-        ConnectionCounts {
-            open: self.lock().open.len(),
-            refused: self.refused.load(Ordering::Relaxed),
-            shed: self.shed.load(Ordering::Relaxed),
-        }
     }
 
     /// Asks every connection idle for longer than it may be to close: one that has not
@@ -224,19 +203,13 @@ impl Ledger {
     fn admit(self: &Arc<Self>, address: IpAddr) -> Option<Ticket> {
         let now_ms = self.now_ms();
         let mut places = self.lock();
-        if places.per_address.get(&address).copied().unwrap_or(0) >= self.limits.max_per_address {
-            if !places.shed(now_ms, |place| place.address == address) {
-                self.refused.fetch_add(1, Ordering::Relaxed);
-                return None;
-            }
-            self.shed.fetch_add(1, Ordering::Relaxed);
+        let address_full =
+            places.per_address.get(&address).copied().unwrap_or(0) >= self.limits.max_per_address;
+        if address_full && !places.shed(now_ms, |place| place.address == address) {
+            return None;
         }
-        if places.open.len() >= self.limits.max_connections {
-            if !places.shed(now_ms, |_| true) {
-                self.refused.fetch_add(1, Ordering::Relaxed);
-                return None;
-            }
-            self.shed.fetch_add(1, Ordering::Relaxed);
+        if places.open.len() >= self.limits.max_connections && !places.shed(now_ms, |_| true) {
+            return None;
         }
         let id = places.next;
         places.next += 1;
@@ -277,21 +250,28 @@ impl Drop for Ticket {
     }
 }
 
-/// A request being handled on a connection.
-struct Busy(Arc<Activity>, Arc<Ledger>);
+/// A request being handled on a connection; `started` is the ledger's clock.
+struct Busy {
+    activity: Arc<Activity>,
+    started: Instant,
+}
 
 impl Busy {
-    fn enter(activity: &Arc<Activity>, ledger: &Arc<Ledger>) -> Self {
+    fn enter(activity: &Arc<Activity>, started: Instant) -> Self {
         activity.busy.fetch_add(1, Ordering::AcqRel);
         activity.served.fetch_add(1, Ordering::Relaxed);
-        Self(Arc::clone(activity), Arc::clone(ledger))
+        Self {
+            activity: Arc::clone(activity),
+            started,
+        }
     }
 }
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        self.0.last.store(self.1.now_ms(), Ordering::Release);
-        self.0.busy.fetch_sub(1, Ordering::AcqRel);
+        let now_ms = self.started.elapsed().as_millis() as u64;
+        self.activity.last.store(now_ms, Ordering::Release);
+        self.activity.busy.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -421,10 +401,10 @@ async fn connection(
     };
     let service = {
         let activity = Arc::clone(&activity);
-        let ledger = Arc::clone(&ledger);
+        let started = ledger.started;
         hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
-            let busy = Busy::enter(&activity, &ledger);
+            let busy = Busy::enter(&activity, started);
             let router = router.clone();
             async move {
                 let response = router.oneshot(request).await;
@@ -437,8 +417,8 @@ async fn connection(
     let drive = Drive {
         peer,
         activity,
-        ledger,
-        stop,
+        header_timeout: limits.header_timeout,
+        close: stop.close,
     };
     if h2 {
         drive.run(stream, service).await;
@@ -451,8 +431,9 @@ async fn connection(
 struct Drive {
     peer: SocketAddr,
     activity: Arc<Activity>,
-    ledger: Arc<Ledger>,
-    stop: Stop,
+    header_timeout: Duration,
+    /// Ends the connection at once (after the shutdown's grace period).
+    close: watch::Receiver<bool>,
 }
 
 impl Drive {
@@ -468,12 +449,11 @@ impl Drive {
         B::Data: Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let limits = self.ledger.limits;
         let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
         builder
             .http1()
             .timer(TokioTimer::new())
-            .header_read_timeout(limits.header_timeout)
+            .header_read_timeout(self.header_timeout)
             .max_buf_size(MAX_HEAD_BYTES);
         builder
             .http2()
@@ -498,7 +478,7 @@ impl Drive {
                     closing = true;
                     conn.as_mut().graceful_shutdown();
                 }
-                _ = self.stop.close.changed() => return,
+                _ = self.close.changed() => return,
             }
         }
     }

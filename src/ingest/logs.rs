@@ -259,7 +259,7 @@ fn line_event(
     let timestamp = framed
         .time
         .and_then(|time| options.clock.resolve(time))
-        .filter(|&t| (0..=received_at.saturating_add(event::MAX_CLOCK_SKEW_MICROS)).contains(&t))
+        .filter(|&t| event::is_plausible_time(t, received_at))
         .unwrap_or(received_at);
     if let (Some(record), Some(key)) = (
         parsed.record.as_mut(),
